@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+ROWS   ?= 200000
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: demo test lint format clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.demo: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[demo]"
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@ $(VENV)/.demo
+
+demo: $(VENV)/.demo
+	$(BIN)/python manage.py migrate --noinput --verbosity 0
+	$(BIN)/python manage.py seed_demo --rows $(ROWS)
+	$(BIN)/python manage.py demo_help --base-url http://$(HOST):$(PORT)
+	exec $(BIN)/uvicorn project.asgi:application --host $(HOST) --port $(PORT) --no-access-log
+
+# SQLite always; PostgreSQL too when DATABASE_URL points at it.
+test: $(VENV)/.test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	env -u DATABASE_URL $(BIN)/pytest $(PYTEST_ARGS)
+	@if [ -n "$$DATABASE_URL" ]; then echo "== again on $$DATABASE_URL"; $(BIN)/pytest $(PYTEST_ARGS); fi
+
+lint: $(VENV)/.test
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .test_db*.sqlite3 media staticfiles

@@ -1,0 +1,43 @@
+"""``manage.py demo_help --base-url URL``: what to open and which ``curl -N`` lines to try."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from project.demo.management.commands.seed_demo import DEMO_USER
+
+
+class Command(BaseCommand):
+    help = "Print the demo's URLs and curl lines (with signed URLs for the demo user)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+
+    def signed(self, base: str, *params: str) -> str:
+        return call_command(
+            "export_url", "orders", *params, user=DEMO_USER[0], base_url=base, stdout=StringIO()
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        base = options["base_url"].rstrip("/")
+        user, password = DEMO_USER
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    f"Open {base}/admin/  (user {user}, password {password})",
+                    f"     {base}/exports/  (the datasets, once signed in)",
+                    "",
+                    "Try (signed URLs, valid for an hour):",
+                    f"  curl -N '{self.signed(base, 'limit=5')}'",
+                    f"  curl -N '{self.signed(base, 'paid=true', 'min_amount=900')}' | head -n 3",
+                    f"  curl -sN '{self.signed(base)}' | tail -n 1",
+                    f"  curl -N '{self.signed(base, 'fields=id,note', 'limit=20')}'",
+                    "",
+                ]
+            )
+        )

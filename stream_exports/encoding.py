@@ -1,0 +1,83 @@
+"""One JSON object per line: the only place values become bytes.
+
+Lossless and stable: Decimal as its exact string ("12.50"), datetime/date/time
+as ISO 8601 (microseconds kept), UUID as its string, JSON fields as JSON. No
+encoded line contains a raw CR, LF, U+0085, U+2028 or U+2029, so however a
+consumer splits lines (``bytes.splitlines``, ``str.splitlines``,
+``requests.iter_lines``), one line is one record.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - exercised by forcing the fallback in tests
+    orjson = None  # type: ignore[assignment]
+
+# Characters that str.splitlines() breaks on but JSON leaves unescaped. (The
+# others, CR, LF, VT, FF, FS, GS, RS, are control characters JSON escapes.)
+_RAW_SEPARATORS = (
+    ("\u0085".encode(), b"\\u0085"),
+    ("\u2028".encode(), b"\\u2028"),
+    ("\u2029".encode(), b"\\u2029"),
+)
+
+
+def default(value: Any) -> Any:
+    """Encode what JSON lacks, losslessly: the hook for both encoders."""
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes | memoryview):
+        return bytes(value).hex()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _stdlib_dumps(obj: Any) -> bytes:
+    return json.dumps(
+        obj, default=default, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    ).encode()
+
+
+def dumps(obj: Any) -> bytes:
+    """Encode ``obj`` as compact JSON (no line separators escaped yet)."""
+    if orjson is None:
+        return _stdlib_dumps(obj)
+    try:
+        return orjson.dumps(obj, default=default)
+    except orjson.JSONEncodeError:
+        # Integers beyond 64 bits and similar: the standard library can do them.
+        return _stdlib_dumps(obj)
+
+
+def escape_separators(data: bytes) -> bytes:
+    """Replace raw U+0085/U+2028/U+2029 (only possible inside JSON strings) by escapes."""
+    for raw, escaped in _RAW_SEPARATORS:
+        if raw in data:
+            data = data.replace(raw, escaped)
+    return data
+
+
+def encode_line(obj: Any) -> bytes:
+    """One JSON value as one safe line, ``\\n``-terminated."""
+    return escape_separators(dumps(obj)) + b"\n"
+
+
+def encode_rows(names: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """Rows (value tuples, ``names`` in order; extra trailing values ignored) as lines."""
+    lines = [dumps(dict(zip(names, row, strict=False))) for row in rows]
+    if not lines:
+        return b""
+    return escape_separators(b"\n".join(lines)) + b"\n"

@@ -1,0 +1,101 @@
+"""Rows out of the database in cursor order, a batch at a time, never all at once.
+
+Two ways, one interface (an iterator of row batches):
+
+- ``cursor``: one query read through a server-side cursor. On PostgreSQL it is
+  opened inside a transaction, so it is not declared ``WITH HOLD`` (which would
+  make the server materialise the whole result before the first row).
+- ``keyset``: pages of ``chunk_size`` rows, each ``WHERE cursor > last ORDER BY
+  cursor LIMIT n``. For backends or poolers without server-side cursors
+  (``DISABLE_SERVER_SIDE_CURSORS`` for pgbouncer in transaction mode, MySQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+from django.db import connections, transaction
+from django.db.models import QuerySet
+
+from .conf import conf
+
+Batch = list[tuple[Any, ...]]
+
+ENGINES = ("auto", "cursor", "keyset")
+
+
+@dataclass(frozen=True)
+class RowPlan:
+    """What to read: a filtered queryset, its columns and the cursor to order by."""
+
+    queryset: QuerySet
+    columns: Sequence[str]
+    cursor: str
+    after: Any = None
+    limit: int | None = None
+
+    @property
+    def cursor_index(self) -> int:
+        return list(self.columns).index(self.cursor)
+
+
+def choose_engine(using: str, setting: str | None = None) -> str:
+    """The engine to use on database alias ``using`` for the ENGINE setting."""
+    setting = setting or conf.ENGINE
+    if setting != "auto":
+        return setting
+    connection = connections[using]
+    streams = connection.vendor in ("postgresql", "sqlite")
+    disabled = connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS", False)
+    return "cursor" if streams and not disabled else "keyset"
+
+
+def _ordered(plan: RowPlan, after: Any) -> QuerySet:
+    queryset = plan.queryset
+    if after is not None:
+        queryset = queryset.filter(**{f"{plan.cursor}__gt": after})
+    return queryset.order_by(plan.cursor).values_list(*plan.columns)
+
+
+def cursor_batches(plan: RowPlan, chunk_size: int) -> Iterator[Batch]:
+    """One query, read through a server-side cursor.
+
+    On PostgreSQL inside a transaction (no ``WITH HOLD``). Elsewhere not: on
+    SQLite a transaction would take the write lock, and one statement reads
+    consistently on its own.
+    """
+    queryset = _ordered(plan, plan.after)
+    if plan.limit is not None:
+        queryset = queryset[: plan.limit]
+    in_transaction = connections[queryset.db].vendor == "postgresql"
+    with transaction.atomic(using=queryset.db) if in_transaction else nullcontext():
+        rows = queryset.iterator(chunk_size=chunk_size)
+        while batch := list(islice(rows, chunk_size)):
+            yield batch
+
+
+def keyset_batches(plan: RowPlan, chunk_size: int) -> Iterator[Batch]:
+    """Pages ordered by the cursor, each starting after the last row of the one before."""
+    after, remaining, index = plan.after, plan.limit, plan.cursor_index
+    while remaining is None or remaining > 0:
+        size = chunk_size if remaining is None else min(chunk_size, remaining)
+        batch = list(_ordered(plan, after)[:size])
+        if batch:
+            yield batch
+        if len(batch) < size:
+            return
+        after = batch[-1][index]
+        if remaining is not None:
+            remaining -= len(batch)
+
+
+def row_batches(plan: RowPlan, chunk_size: int | None = None) -> Iterator[Batch]:
+    """Batches of value tuples in cursor order, by the configured engine."""
+    chunk_size = chunk_size or conf.CHUNK_SIZE
+    if choose_engine(plan.queryset.db) == "keyset":
+        return keyset_batches(plan, chunk_size)
+    return cursor_batches(plan, chunk_size)

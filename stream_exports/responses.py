@@ -1,0 +1,68 @@
+"""HTTP responses: streams served the way the running server needs, and JSON errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.utils.http import content_disposition_header
+
+from .streams import in_request_thread
+
+NDJSON = "application/x-ndjson; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
+EVENT_STREAM = "text/event-stream; charset=utf-8"
+
+
+def is_asgi(request: HttpRequest) -> bool:
+    """Whether the request is served by an ASGI server (async iteration) or WSGI (sync)."""
+    return isinstance(request, ASGIRequest)
+
+
+class StreamResponse(StreamingHttpResponse):
+    """A streaming response that is never buffered, compressed or given a length.
+
+    Under ASGI it is served from an async iterator that Django's handler closes
+    directly when the client goes away; under WSGI from the sync generator.
+    """
+
+    #: Marks the response for ``stream_exports.middleware.GZipMiddleware``.
+    never_compress = True
+
+    def __init__(
+        self,
+        request: HttpRequest,
+        chunks: Iterator[bytes],
+        content_type: str,
+        filename: str | None = None,
+        status: int = 200,
+    ) -> None:
+        content: Iterator[bytes] | AsyncIterator[bytes] = chunks
+        if is_asgi(request):
+            content = in_request_thread(chunks)
+        super().__init__(content, content_type=content_type, status=status)
+        self["Cache-Control"] = "no-cache"
+        self["X-Accel-Buffering"] = "no"
+        if filename:
+            self["Content-Disposition"] = content_disposition_header(True, filename)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        # Django's own __aiter__ wraps the iterator without closing it; iterate
+        # it directly so that closing this response's iterator closes ours.
+        iterator = self._iterator
+        try:
+            async for part in iterator:
+                yield part
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+def json_error(status: int, message: str, param: str | None = None) -> JsonResponse:
+    """``{"error": message[, "param": name]}`` with ``status``."""
+    body = {"error": message} if param is None else {"error": message, "param": param}
+    response = JsonResponse(body, status=status)
+    response["Cache-Control"] = "no-cache"
+    return response

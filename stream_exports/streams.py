@@ -1,0 +1,85 @@
+"""The NDJSON wire format: record lines, then one trailer line.
+
+The stream is written once, as a plain sync generator of byte chunks. The
+async shell drives that same generator from the request's own thread, one
+chunk per hop, so under ASGI nothing is buffered and the database connection
+never changes thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import DatabaseError
+
+from .encoding import encode_line, encode_rows
+from .engine import RowPlan, row_batches
+
+logger = logging.getLogger("stream_exports")
+
+_END = object()
+
+
+def trailer(status: str, rows: int, last: Any, error: str | None = None) -> bytes:
+    """The last line: ``{"_stream": {"status", "rows", "last"[, "error"]}}``."""
+    body: dict[str, Any] = {"status": status, "rows": rows, "last": last}
+    if error is not None:
+        body = {"status": status, "error": error, "rows": rows, "last": last}
+    return encode_line({"_stream": body})
+
+
+def describe_failure(exc: BaseException) -> str:
+    """What the client is told when an export fails after it began."""
+    if settings.DEBUG:
+        return f"{type(exc).__name__}: {exc}"
+    kind = "database error" if isinstance(exc, DatabaseError) else "server error"
+    return f"export failed ({kind}, {type(exc).__name__}); the server log has the cause"
+
+
+def ndjson_chunks(
+    plan: RowPlan, names: tuple[str, ...], *, with_trailer: bool = True, label: str = "export"
+) -> Iterator[bytes]:
+    """Encoded record lines, a batch per chunk, then the trailer.
+
+    A failure after the first byte becomes an error trailer (and a log entry);
+    the HTTP status is long gone by then.
+    """
+    rows, last, index = 0, None, plan.cursor_index
+    try:
+        for batch in row_batches(plan):
+            chunk = encode_rows(names, batch)
+            rows += len(batch)
+            last = batch[-1][index]
+            yield chunk
+    except Exception as exc:
+        logger.exception("%s failed after %d rows (last cursor %r)", label, rows, last)
+        if with_trailer:
+            yield trailer("error", rows, last, describe_failure(exc))
+        return
+    if with_trailer:
+        yield trailer("complete", rows, last)
+
+
+def _next_chunk(chunks: Iterator[bytes]) -> Any:
+    return next(chunks, _END)
+
+
+async def in_request_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Serve a sync chunk generator to an ASGI server without buffering it.
+
+    Each ``next()`` runs in the request's thread-sensitive thread, where the
+    view ran and the database connection lives. When the client hangs up the
+    task is cancelled here (or this generator is closed); either way the sync
+    generator is closed in that same thread, which ends the query and the
+    transaction before the connection is released.
+    """
+    step = sync_to_async(_next_chunk, thread_sensitive=True)
+    try:
+        while (chunk := await step(chunks)) is not _END:
+            yield chunk
+    finally:
+        await sync_to_async(chunks.close, thread_sensitive=True)()

@@ -1,0 +1,63 @@
+"""Fixtures: a seeded test database, users, signed URLs and real servers on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
+from django.db import connection
+from django.urls import reverse
+
+from stream_exports.access import sign_url
+
+from .servers import Server, database_url, run_server
+
+#: Orders seeded once per session, committed, shared by every test (read-only).
+ROWS = 200_000
+
+
+@pytest.fixture(scope="session")
+def world(django_db_setup: None, django_db_blocker: Any) -> dict[str, Any]:
+    """ROWS demo orders and the users the tests act as, committed for servers to see."""
+    with django_db_blocker.unblock():
+        call_command("seed_demo", rows=ROWS, no_user=True, stdout=StringIO())
+        view_order = Permission.objects.get(codename="view_order")
+        staff = User.objects.create_user("staff", password="pw", is_staff=True)
+        staff.user_permissions.add(view_order)
+        users = {
+            "staff": staff,
+            "staff_without_perm": User.objects.create_user("nope", password="pw", is_staff=True),
+            "plain": User.objects.create_user("plain", password="pw"),
+            "superuser": User.objects.create_superuser("root", password="pw"),
+        }
+        return {"rows": ROWS, "users": users, "db_url": database_url(connection.settings_dict)}
+
+
+@pytest.fixture
+def signed(world: dict[str, Any]):
+    """``signed(params, user="staff", name="orders")`` -> a signed export path."""
+
+    def make(
+        params: dict[str, Any] | None = None, user: str = "staff", name: str = "orders"
+    ) -> str:
+        path = reverse("stream_exports:ndjson", args=[name])
+        return sign_url(path, world["users"][user], params or {})
+
+    return make
+
+
+@pytest.fixture(scope="session", params=["gunicorn", "uvicorn"])
+def server(
+    request: pytest.FixtureRequest, world: dict[str, Any], tmp_path_factory
+) -> Iterator[Server]:
+    """Each real server in turn, serving the test database."""
+    env = {"DATABASE_URL": world["db_url"], "DJANGO_DEBUG": "0"}
+    from django.conf import settings
+
+    env["DJANGO_SECRET_KEY"] = settings.SECRET_KEY
+    with run_server(request.param, env, tmp_path_factory.mktemp("servers")) as running:
+        yield running
