@@ -13,7 +13,7 @@ Two ways, one interface (an iterator of row batches):
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -72,8 +72,11 @@ def cursor_batches(plan: RowPlan, chunk_size: int) -> Iterator[Batch]:
     if plan.limit is not None:
         queryset = queryset[: plan.limit]
     in_transaction = connections[queryset.db].vendor == "postgresql"
-    with transaction.atomic(using=queryset.db) if in_transaction else nullcontext():
-        rows = queryset.iterator(chunk_size=chunk_size)
+    with (
+        transaction.atomic(using=queryset.db) if in_transaction else nullcontext(),
+        # Close the cursor before the transaction ends, not when it is collected.
+        closing(queryset.iterator(chunk_size=chunk_size)) as rows,
+    ):
         while batch := list(islice(rows, chunk_size)):
             yield batch
 

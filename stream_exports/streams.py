@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -50,11 +51,13 @@ def ndjson_chunks(
     """
     rows, last, index = 0, None, plan.cursor_index
     try:
-        for batch in row_batches(plan):
-            chunk = encode_rows(names, batch)
-            rows += len(batch)
-            last = batch[-1][index]
-            yield chunk
+        # closing(): a failure here must end the query now, not when collected.
+        with closing(row_batches(plan)) as batches:
+            for batch in batches:
+                chunk = encode_rows(names, batch)
+                rows += len(batch)
+                last = batch[-1][index]
+                yield chunk
     except Exception as exc:
         logger.exception("%s failed after %d rows (last cursor %r)", label, rows, last)
         if with_trailer:

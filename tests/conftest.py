@@ -21,8 +21,26 @@ ROWS = 200_000
 
 
 @pytest.fixture(scope="session")
+def django_db_setup(request: pytest.FixtureRequest, django_test_environment, django_db_blocker):
+    """The test database, always: server tests use it without the ``db`` fixture.
+
+    (pytest-django creates it only when a collected test asks for ``db``, and
+    the seeded session data would otherwise land in the development database.)
+    """
+    from django.test.utils import setup_databases, teardown_databases
+
+    with django_db_blocker.unblock():
+        config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+    yield
+    with django_db_blocker.unblock():
+        teardown_databases(config, verbosity=0)
+
+
+@pytest.fixture(scope="session")
 def world(django_db_setup: None, django_db_blocker: Any) -> dict[str, Any]:
     """ROWS demo orders and the users the tests act as, committed for servers to see."""
+    settings_dict = connection.settings_dict
+    assert settings_dict["NAME"] == settings_dict["TEST"]["NAME"], "not the test database"
     with django_db_blocker.unblock():
         call_command("seed_demo", rows=ROWS, no_user=True, stdout=StringIO())
         view_order = Permission.objects.get(codename="view_order")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
+from decimal import Decimal
 
 import pytest
 import requests
@@ -46,3 +48,112 @@ def test_server_memory_stays_flat_as_rows_grow(server, signed, world):
     small = export(20_000)
     large = export(world["rows"])
     assert large - small < 30 * 2**20, f"peak RSS grew {(large - small) / 2**20:.1f} MiB"
+
+
+@pytest.fixture(scope="session")
+def database_rows(world, django_db_blocker) -> dict[int, tuple]:
+    """Every seeded order as the ORM reads it, by id."""
+    from project.demo.models import Order
+    from project.demo.seed import COLUMNS
+
+    with django_db_blocker.unblock():
+        return {row[0]: row for row in Order.objects.values_list(*COLUMNS)[:ROUND_TRIP]}
+
+
+ROUND_TRIP = 50_000
+
+
+@pytest.mark.parametrize("decode_unicode", [False, True])
+def test_iter_lines_round_trips_every_field(server, signed, database_rows, decode_unicode):
+    from project.demo.seed import COLUMNS
+
+    url = server.url + signed({"limit": ROUND_TRIP})
+    with requests.get(url, stream=True, timeout=60) as response:
+        assert response.encoding == "utf-8"
+        records = [json.loads(line) for line in response.iter_lines(decode_unicode=decode_unicode)]
+    assert records.pop() == {
+        "_stream": {"status": "complete", "rows": ROUND_TRIP, "last": ROUND_TRIP}
+    }
+    assert [r["id"] for r in records] == list(database_rows)
+    tricky = 0
+    for record in records:
+        row = dict(zip(COLUMNS, database_rows[record["id"]], strict=True))
+        assert Decimal(record["amount"]) == row["amount"]
+        assert record["amount"] == f"{row['amount']:.2f}"
+        assert dt.datetime.fromisoformat(record["created_at"]) == row["created_at"]
+        for name in ("customer", "email", "quantity", "paid", "note", "data"):
+            assert record[name] == row[name], (record["id"], name)
+        tricky += any(c in (row["note"] or "") for c in "\r\n\u2028\u2029\x85")
+    assert tricky > 1000
+
+
+def test_cut_download_resumes_with_after(server, signed, world):
+    url = server.url + signed({"fields": "id,customer"})
+    seen: list[int] = []
+    with requests.get(url, stream=True, timeout=60) as response:
+        for line in response.iter_lines():
+            seen.append(json.loads(line)["id"])
+            if len(seen) == 12_345:
+                break  # the connection is dropped here, mid-stream
+    assert "_stream" not in json.dumps(seen)
+    resumed, _ = timed_lines(server.url + signed({"fields": "id,customer"}) + f"&after={seen[-1]}")
+    trailer = json.loads(resumed.pop())["_stream"]
+    assert trailer == {"status": "complete", "rows": world["rows"] - 12_345, "last": world["rows"]}
+    ids = seen + [json.loads(line)["id"] for line in resumed]
+    assert ids == list(range(1, world["rows"] + 1))
+
+
+def busy_backends(world) -> list[tuple]:
+    """(pid, state, query) of sessions on the test database running a query or a transaction."""
+    import psycopg
+
+    name = world["db_url"].rsplit("/", 1)[1]
+    with psycopg.connect(world["db_url"].replace("/" + name, "/postgres")) as conn:
+        return conn.execute(
+            "SELECT pid, state, query FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid() AND state <> 'idle'",
+            [name],
+        ).fetchall()
+
+
+@pytest.fixture
+def postgres_only(world):
+    if not world["db_url"].startswith("postgres"):
+        pytest.skip("pg_stat_activity and pg_terminate_backend are PostgreSQL's")
+
+
+def wait_for(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_client_hang_up_ends_the_query(server, signed, world, postgres_only):
+    with requests.get(server.url + signed(), stream=True, timeout=60) as response:
+        lines = response.iter_lines()
+        next(lines)
+        assert wait_for(lambda: busy_backends(world))
+    # Gone: no query runs on and no transaction holds the export's connection.
+    assert wait_for(lambda: not busy_backends(world)), busy_backends(world)
+
+
+def test_database_failure_mid_stream_ends_with_an_error_trailer(
+    server, signed, world, postgres_only
+):
+    import psycopg
+
+    with requests.get(server.url + signed(), stream=True, timeout=60) as response:
+        lines = response.iter_lines()
+        first = json.loads(next(lines))
+        (pid, _, _), *_ = busy_backends(world)
+        with psycopg.connect(world["db_url"]) as conn:
+            conn.execute("SELECT pg_terminate_backend(%s)", [pid])
+        rest = [json.loads(line) for line in lines]
+    trailer = rest.pop()["_stream"]
+    assert trailer["status"] == "error"
+    assert "database error" in trailer["error"]
+    assert trailer["rows"] == len(rest) + 1 < world["rows"]
+    assert trailer["last"] == (rest[-1]["id"] if rest else first["id"])

@@ -1,0 +1,113 @@
+"""Signed, expiring URLs: who they speak for, and what they refuse."""
+
+from __future__ import annotations
+
+import time
+from io import StringIO
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from stream_exports.access import sign_url
+
+pytestmark = pytest.mark.django_db
+
+PATH = "/exports/orders.ndjson"
+
+
+def status_and_error(url: str) -> tuple[int, str]:
+    response = Client().get(url)
+    if response.status_code == 200:
+        return 200, ""
+    return response.status_code, response.json()["error"]
+
+
+def with_params(url: str, **changes: str) -> str:
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    query.update(changes)
+    return f"{parts.path}?{urlencode(query)}"
+
+
+def test_signed_url_acts_as_its_user(world):
+    assert status_and_error(sign_url(PATH, world["users"]["staff"], {"limit": 1}))[0] == 200
+
+
+def test_signed_url_still_needs_the_users_permission(world):
+    url = sign_url(PATH, world["users"]["plain"], {"limit": 1})
+    assert status_and_error(url) == (403, "you may not export dataset 'orders'.")
+
+
+def test_tampered_signature_is_403(world):
+    url = sign_url(PATH, world["users"]["staff"])
+    assert status_and_error(url[:-3] + "abc") == (403, "signed URL is not valid (bad signature).")
+
+
+def test_expired_signature_is_403(world, monkeypatch):
+    url = sign_url(PATH, world["users"]["staff"], expires=60)
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 61)
+    assert status_and_error(url) == (403, "signed URL has expired; ask for a new one.")
+
+
+def test_signature_for_another_path_is_403(world):
+    url = sign_url("/exports/other.ndjson", world["users"]["staff"])
+    moved = PATH + "?" + urlsplit(url).query
+    assert status_and_error(moved) == (403, "signed URL was made for another path.")
+
+
+@pytest.mark.parametrize("change", [{"paid": "false"}, {"fields": "id,email"}, {"limit": "9"}])
+def test_signed_filters_fields_and_limit_cannot_change(world, change):
+    url = sign_url(PATH, world["users"]["staff"], {"paid": "true", "fields": "id", "limit": 5})
+    assert status_and_error(with_params(url, **change)) == (
+        403,
+        "signed URL does not allow changing its filters, fields or limit.",
+    )
+
+
+def test_signed_url_may_resume_with_after(world):
+    url = sign_url(PATH, world["users"]["staff"], {"limit": 5})
+    response = Client().get(with_params(url, after="100", trailer="0"))
+    assert response.status_code == 200
+    assert b'"id":101' in b"".join(response.streaming_content)
+
+
+def test_inactive_users_signature_is_403(world):
+    user = world["users"]["staff"]
+    url = sign_url(PATH, user)
+    user.is_active = False
+    user.save()
+    assert status_and_error(url) == (403, "signed URL's user no longer exists or is inactive.")
+
+
+def test_lifetime_beyond_the_maximum_is_refused(world, settings):
+    settings.STREAM_EXPORTS = {"SIGNED_URL_MAX_AGE": 100}
+    with pytest.raises(ValueError, match="between 1 and 100 seconds"):
+        sign_url(PATH, world["users"]["staff"], expires=101)
+
+
+def test_export_url_command_prints_a_working_url(world):
+    url = call_command(
+        "export_url", "orders", "--user", "staff", "paid=true", "limit=2", stdout=StringIO()
+    )
+    assert url.startswith(PATH + "?paid=true&limit=2&sig=")
+    lines = b"".join(Client().get(url).streaming_content).splitlines()
+    assert len(lines) == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nothing", "--user", "staff"], "unknown dataset 'nothing'; known: orders."),
+        (["orders", "--user", "ghost"], "no user 'ghost'."),
+        (["orders", "--user", "plain"], "user 'plain' may not export 'orders'."),
+        (["orders", "--user", "staff", "paid=maybe"], "paid: Enter true or false"),
+        (["orders", "--user", "staff", "paid"], "'paid' is not name=value"),
+        (["orders", "--user", "staff", "--expires", "0"], "expires must be between 1 and"),
+    ],
+)
+def test_export_url_command_refuses_bad_input(world, args, message):
+    with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        call_command("export_url", *args, stdout=StringIO())

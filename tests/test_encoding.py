@@ -1,0 +1,68 @@
+"""Encoding: lossless, stable, and one line per record however lines are split."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from stream_exports import encoding
+
+SEPARATORS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+VALUES = {
+    "decimal": Decimal("12345678.90"),
+    "datetime": dt.datetime(2024, 2, 29, 23, 59, 59, 123456, tzinfo=dt.UTC),
+    "offset": dt.datetime(2024, 1, 1, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))),
+    "date": dt.date(1999, 12, 31),
+    "time": dt.time(12, 30, 0, 5),
+    "uuid": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    "json": {"nested": [1, 2.5, None, True, "é"], "big": 2**70},
+    "text": f'every separator: {SEPARATORS} quotes " \\ emoji 📦',
+    "none": None,
+    "bool": False,
+}
+
+
+def test_values_encode_losslessly():
+    (line,) = encoding.encode_rows(list(VALUES), [tuple(VALUES.values())]).splitlines()
+    decoded = json.loads(line)
+    assert Decimal(decoded["decimal"]) == VALUES["decimal"]
+    assert decoded["decimal"] == "12345678.90"
+    assert dt.datetime.fromisoformat(decoded["datetime"]) == VALUES["datetime"]
+    assert decoded["datetime"] == "2024-02-29T23:59:59.123456+00:00"
+    assert dt.datetime.fromisoformat(decoded["offset"]) == VALUES["offset"]
+    assert decoded["date"] == "1999-12-31"
+    assert decoded["time"] == "12:30:00.000005"
+    assert uuid.UUID(decoded["uuid"]) == VALUES["uuid"]
+    assert decoded["json"] == VALUES["json"]
+    assert decoded["text"] == VALUES["text"]
+    assert decoded["none"] is None
+    assert decoded["bool"] is False
+
+
+@pytest.mark.parametrize("char", list(SEPARATORS))
+def test_no_line_separator_survives_raw(char):
+    data = encoding.encode_rows(["a", "b"], [(char, {"k": char * 3}), (char, None)])
+    assert data.count(b"\n") == 2 and data.endswith(b"\n")
+    assert len(data.splitlines()) == 2
+    assert len(data.decode().splitlines()) == 2
+    assert [json.loads(line)["a"] for line in data.decode().splitlines()] == [char, char]
+
+
+def test_fallback_encoder_writes_the_same_bytes(monkeypatch):
+    rows = [tuple(VALUES.values())] * 3
+    fast = encoding.encode_rows(list(VALUES), rows)
+    monkeypatch.setattr(encoding, "orjson", None)
+    assert encoding.encode_rows(list(VALUES), rows) == fast
+
+
+def test_extra_values_beyond_the_names_are_left_out():
+    assert encoding.encode_rows(["a"], [(1, 99)]) == b'{"a":1}\n'
+
+
+def test_no_rows_no_bytes():
+    assert encoding.encode_rows(["a"], []) == b""
