@@ -2,11 +2,13 @@
 
 DATABASE_URL  default: SQLite file db.sqlite3 in the checkout
 REDIS_URL     default: in-memory channel layer
+STREAM_EXPORTS  JSON of stream_exports settings, e.g. {"JOB_RUNNER": "..."}
 DJANGO_DEBUG  default: 1 (the demo); set 0 in production, with DJANGO_SECRET_KEY
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -117,7 +119,8 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "admin:login"
 
-STREAM_EXPORTS: dict = {}
+# Any stream_exports setting, as JSON: STREAM_EXPORTS='{"JOB_RUNNER": "..."}'.
+STREAM_EXPORTS: dict = json.loads(os.environ.get("STREAM_EXPORTS", "{}"))
 
 LOGGING = {
     "version": 1,

@@ -26,6 +26,21 @@ DEFAULTS: dict[str, Any] = {
     "SIGNED_URL_MAX_AGE": 7 * 24 * 3600,
     # Salt that keeps these signatures apart from the project's other ones.
     "SIGNING_SALT": "stream_exports.url",
+    # Dotted path of the class that starts jobs: in-process threads (the demo),
+    # the `manage.py export_worker` queue, or Lambda asynchronous invocations.
+    "JOB_RUNNER": "stream_exports.runners.ThreadRunner",
+    # Alias in settings.STORAGES that job files are written to.
+    "JOB_STORAGE": "default",
+    # Seconds between a running job's heartbeats, and after which a silent one fails.
+    "JOB_HEARTBEAT": 2.0,
+    "JOB_STALE_AFTER": 20.0,
+    # Least seconds between two progress events of a job.
+    "JOB_PROGRESS_INTERVAL": 0.25,
+    # Count the rows before a job starts, so progress has a total.
+    "JOB_COUNT_TOTAL": True,
+    # Streams (exports, event and log streams) open at once, per process: in all, per user.
+    "MAX_STREAMS": 1000,
+    "MAX_STREAMS_PER_USER": 50,
 }
 
 
@@ -62,6 +77,38 @@ class Settings:
     @property
     def SIGNING_SALT(self) -> str:
         return str(self._get("SIGNING_SALT"))
+
+    @property
+    def JOB_RUNNER(self) -> str:
+        return str(self._get("JOB_RUNNER"))
+
+    @property
+    def JOB_STORAGE(self) -> str:
+        return str(self._get("JOB_STORAGE"))
+
+    @property
+    def JOB_HEARTBEAT(self) -> float:
+        return float(self._get("JOB_HEARTBEAT"))
+
+    @property
+    def JOB_STALE_AFTER(self) -> float:
+        return float(self._get("JOB_STALE_AFTER"))
+
+    @property
+    def JOB_PROGRESS_INTERVAL(self) -> float:
+        return float(self._get("JOB_PROGRESS_INTERVAL"))
+
+    @property
+    def JOB_COUNT_TOTAL(self) -> bool:
+        return bool(self._get("JOB_COUNT_TOTAL"))
+
+    @property
+    def MAX_STREAMS(self) -> int:
+        return int(self._get("MAX_STREAMS"))
+
+    @property
+    def MAX_STREAMS_PER_USER(self) -> int:
+        return int(self._get("MAX_STREAMS_PER_USER"))
 
 
 conf = Settings()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
+from .encoding import dumps
 from .streams import in_request_thread
 
 NDJSON = "application/x-ndjson; charset=utf-8"
@@ -23,8 +25,9 @@ def is_asgi(request: HttpRequest) -> bool:
 class StreamResponse(StreamingHttpResponse):
     """A streaming response that is never buffered, compressed or given a length.
 
-    Under ASGI it is served from an async iterator that Django's handler closes
-    directly when the client goes away; under WSGI from the sync generator.
+    Under ASGI it is served from an async iterator (a sync one is driven from
+    the request's thread) that is closed directly when the client goes away;
+    under WSGI from the sync iterator. ``on_close`` runs once either way.
     """
 
     #: Marks the response for ``stream_exports.middleware.GZipMiddleware``.
@@ -33,15 +36,19 @@ class StreamResponse(StreamingHttpResponse):
     def __init__(
         self,
         request: HttpRequest,
-        chunks: Iterator[bytes],
+        chunks: Iterator[bytes] | AsyncIterator[bytes],
         content_type: str,
         filename: str | None = None,
         status: int = 200,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
-        content: Iterator[bytes] | AsyncIterator[bytes] = chunks
-        if is_asgi(request):
+        content = chunks
+        if is_asgi(request) and isinstance(chunks, Iterator):
             content = in_request_thread(chunks)
         super().__init__(content, content_type=content_type, status=status)
+        self.on_close = on_close
+        if on_close is not None:
+            self._resource_closers.append(on_close)
         self["Cache-Control"] = "no-cache"
         self["X-Accel-Buffering"] = "no"
         if filename:
@@ -58,11 +65,20 @@ class StreamResponse(StreamingHttpResponse):
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
                 await aclose()
+            if self.on_close is not None:  # Django skips close() when the client left
+                self.on_close()
 
 
 def json_error(status: int, message: str, param: str | None = None) -> JsonResponse:
     """``{"error": message[, "param": name]}`` with ``status``."""
     body = {"error": message} if param is None else {"error": message, "param": param}
-    response = JsonResponse(body, status=status)
+    response = JsonResponse(body, status=status, json_dumps_params={"ensure_ascii": False})
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+def json_response(body: Any, status: int = 200) -> HttpResponse:
+    """JSON encoded like the exports (ISO datetimes with microseconds), never cached."""
+    response = HttpResponse(dumps(body), status=status, content_type="application/json")
     response["Cache-Control"] = "no-cache"
     return response

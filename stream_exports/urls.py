@@ -2,11 +2,17 @@
 
 from django.urls import path
 
-from . import views
+from . import job_views, views
 
 app_name = "stream_exports"
 
 urlpatterns = [
     path("", views.dataset_list, name="index"),
     path("<slug:name>.ndjson", views.export_ndjson, name="ndjson"),
+    path("<slug:name>/jobs", job_views.start_job, name="jobs"),
+    path("jobs/<uuid:job_id>", job_views.job_detail, name="job"),
+    path("jobs/<uuid:job_id>/events", job_views.job_events, name="job-events"),
+    path("jobs/<uuid:job_id>/log", job_views.job_log, name="job-log"),
+    path("jobs/<uuid:job_id>/download", job_views.job_download, name="job-download"),
+    path("jobs/<uuid:job_id>/cancel", job_views.job_cancel, name="job-cancel"),
 ]

@@ -1,0 +1,190 @@
+"""The jobs API: start a job, read its status, follow its events and log, download it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST, require_safe
+
+from .access import SIGNATURE_PARAM, AccessDenied, request_user, sign_url
+from .jobs import create_job, request_cancel, visible_jobs
+from .limits import TooManyStreams, limiter
+from .models import ExportJob, Status
+from .params import ParamError
+from .responses import (
+    EVENT_STREAM,
+    NDJSON,
+    TEXT,
+    StreamResponse,
+    is_asgi,
+    json_error,
+    json_response,
+)
+from .runners import submit_on_commit
+from .tail import EventFollower, LogFollower, afollow, follow
+from .views import denied, find_dataset
+
+READ_SIZE = 64 * 1024
+LINKS = {"self": "job", "events": "job-events", "log": "job-log", "download": "job-download"}
+
+
+def job_links(job: ExportJob, user: Any) -> dict[str, str]:
+    """Signed links to the job's endpoints, for scripts and ``EventSource``."""
+    return {
+        name: sign_url(reverse(f"stream_exports:{route}", args=[job.pk]), user)
+        for name, route in LINKS.items()
+    }
+
+
+def job_body(job: ExportJob, user: Any) -> dict[str, Any]:
+    return {**job.as_status(), "links": job_links(job, user)}
+
+
+def csrf_failure(request: HttpRequest) -> HttpResponse | None:
+    """Session-authenticated POSTs need Django's CSRF check; signed URLs do not."""
+    if SIGNATURE_PARAM in request.GET:
+        return None
+    check = CsrfViewMiddleware(lambda request: HttpResponse())
+    check.process_request(request)
+    if check.process_view(request, None, (), {}) is None:
+        return None
+    return json_error(
+        403, "CSRF check failed: send the csrftoken cookie's value as X-CSRFToken, or sign the URL."
+    )
+
+
+@csrf_exempt
+@require_POST
+def start_job(request: HttpRequest, name: str) -> HttpResponse:
+    """``POST /exports/<name>/jobs?<filters>``: 202 and the new job, with signed links."""
+    if (failure := csrf_failure(request)) is not None:
+        return failure
+    try:
+        dataset, user = find_dataset(request, name)
+        job = create_job(dataset, request.GET, user)
+    except AccessDenied as exc:
+        return denied(request, exc)
+    except LookupError as exc:
+        return json_error(404, str(exc.args[0]))
+    except ParamError as exc:
+        return json_error(400, str(exc), exc.param)
+    submit_on_commit(job.pk)
+    response = json_response(job_body(job, user), status=202)
+    response["Location"] = reverse("stream_exports:job", args=[job.pk])
+    return response
+
+
+def find_job(request: HttpRequest, job_id: Any) -> tuple[ExportJob, Any]:
+    """The job if the caller may see it (owner or superuser), else ``LookupError``."""
+    user = request_user(request)
+    job = visible_jobs(user).filter(pk=job_id).first()
+    if job is None:
+        raise LookupError(f"no job {job_id} that you may see.")
+    return job, user
+
+
+def _job_or_error(
+    request: HttpRequest, job_id: Any, handle: Callable[[ExportJob, Any], HttpResponse]
+) -> HttpResponse:
+    try:
+        job, user = find_job(request, job_id)
+    except AccessDenied as exc:
+        return denied(request, exc)
+    except LookupError as exc:
+        return json_error(404, str(exc.args[0]))
+    return handle(job, user)
+
+
+@require_safe
+def job_detail(request: HttpRequest, job_id: Any) -> HttpResponse:
+    """``GET /exports/jobs/<id>``: the job's status."""
+    return _job_or_error(request, job_id, lambda job, user: json_response(job_body(job, user)))
+
+
+@csrf_exempt
+@require_POST
+def job_cancel(request: HttpRequest, job_id: Any) -> HttpResponse:
+    """``POST /exports/jobs/<id>/cancel``: stop a queued or running job."""
+    if (failure := csrf_failure(request)) is not None:
+        return failure
+
+    def cancel(job: ExportJob, user: Any) -> HttpResponse:
+        if job.finished:
+            return json_error(409, f"job {job.pk} has already {job.status}.")
+        request_cancel(job)
+        job.refresh_from_db()
+        return json_response(job_body(job, user), status=202)
+
+    return _job_or_error(request, job_id, cancel)
+
+
+def limited_stream(
+    request: HttpRequest, user: Any, make: Callable[[], Any], content_type: str, **kwargs: Any
+) -> HttpResponse:
+    """A stream counted against the caps; 429 with Retry-After when over them."""
+    try:
+        release = limiter.acquire(user.pk)
+    except TooManyStreams as exc:
+        response = json_error(429, exc.message)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    try:
+        return StreamResponse(request, make(), content_type, on_close=release, **kwargs)
+    except BaseException:
+        release()
+        raise
+
+
+def last_event_id(request: HttpRequest) -> int:
+    raw = request.headers.get("Last-Event-ID") or request.GET.get("lastEventId") or "0"
+    return int(raw) if raw.isdigit() else 0
+
+
+@require_safe
+def job_events(request: HttpRequest, job_id: Any) -> HttpResponse:
+    """``GET /exports/jobs/<id>/events``: SSE status events from ``Last-Event-ID`` on."""
+
+    def events(job: ExportJob, user: Any) -> HttpResponse:
+        follower = EventFollower(job.pk, seen=last_event_id(request))
+        shell = afollow if is_asgi(request) else follow
+        return limited_stream(request, user, lambda: shell(follower), EVENT_STREAM)
+
+    return _job_or_error(request, job_id, events)
+
+
+@require_safe
+def job_log(request: HttpRequest, job_id: Any) -> HttpResponse:
+    """``GET /exports/jobs/<id>/log``: the log so far, then live lines (``?follow=0``: not)."""
+
+    def log(job: ExportJob, user: Any) -> HttpResponse:
+        follower = LogFollower(job.pk, follow=request.GET.get("follow", "1") not in ("0", "false"))
+        shell = afollow if is_asgi(request) else follow
+        return limited_stream(request, user, lambda: shell(follower), TEXT)
+
+    return _job_or_error(request, job_id, log)
+
+
+def file_chunks(job: ExportJob) -> Iterator[bytes]:
+    """The job's file, a block at a time."""
+    with job.file.open("rb") as handle:
+        while block := handle.read(READ_SIZE):
+            yield block
+
+
+@require_safe
+def job_download(request: HttpRequest, job_id: Any) -> HttpResponse:
+    """``GET /exports/jobs/<id>/download``: the finished file, streamed."""
+
+    def download(job: ExportJob, user: Any) -> HttpResponse:
+        if job.status != Status.SUCCEEDED or not job.file:
+            detail = f": {job.error}" if job.error else ""
+            return json_error(409, f"job {job.pk} is {job.status}{detail}; no file to download.")
+        filename = f"{job.dataset}-{job.pk}.ndjson"
+        return limited_stream(request, user, lambda: file_chunks(job), NDJSON, filename=filename)
+
+    return _job_or_error(request, job_id, download)

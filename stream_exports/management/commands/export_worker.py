@@ -1,0 +1,47 @@
+"""``manage.py export_worker``: run queued export jobs from the database, one at a time."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import close_old_connections
+
+from stream_exports.jobs import reap_stale_jobs, run_job
+from stream_exports.models import ExportJob, Status
+
+
+class Command(BaseCommand):
+    help = "Take queued export jobs and run them; fail jobs whose worker died."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
+        parser.add_argument("--once", action="store_true", help="run what is queued, then stop")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        stopping = False
+
+        def stop(*_: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        self.stdout.write("export worker started")
+        while not stopping:
+            close_old_connections()
+            reaped = reap_stale_jobs()
+            if reaped:
+                self.stdout.write(f"failed {reaped} job(s) whose worker stopped")
+            queued = ExportJob.objects.filter(status=Status.QUEUED).order_by("created_at")
+            job_id = queued.values_list("pk", flat=True).first()
+            if job_id is not None:
+                self.stdout.write(f"running job {job_id}")
+                run_job(job_id)  # claims it, or does nothing if another worker did
+                continue
+            if options["once"]:
+                break
+            time.sleep(options["interval"])
+        self.stdout.write("export worker stopped")

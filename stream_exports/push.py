@@ -1,0 +1,120 @@
+"""Progress pushed to listeners as it is written.
+
+The database stays the truth: a push only says "job X wrote something", and
+the listener reads what is new. A lost push costs latency, never an event.
+Listeners in the same process are woken directly (thread-safe); listeners in
+other processes through the channel layer (channels-redis), when one is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections import defaultdict
+from typing import Any
+
+from asgiref.sync import async_to_sync
+
+logger = logging.getLogger("stream_exports")
+
+try:
+    from channels.layers import InMemoryChannelLayer, get_channel_layer
+except ImportError:  # channels is an optional extra
+    InMemoryChannelLayer = get_channel_layer = None  # type: ignore[assignment,misc]
+
+_local: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = defaultdict(set)
+_local_lock = threading.Lock()
+
+
+def group(job_id: Any) -> str:
+    """The channel-layer group that hears about ``job_id``."""
+    return f"stream_exports.job.{job_id}"
+
+
+def remote_layer() -> Any:
+    """The channel layer that reaches other processes, or None (none, or in-memory)."""
+    if get_channel_layer is None:
+        return None
+    try:
+        channel_layer = get_channel_layer()
+    except Exception:
+        logger.warning("channel layer unavailable; job streams will poll", exc_info=True)
+        return None
+    return None if isinstance(channel_layer, InMemoryChannelLayer) else channel_layer
+
+
+def notify(job_id: Any) -> None:
+    """Wake every listener of ``job_id``, here and (best effort) elsewhere."""
+    with _local_lock:
+        targets = list(_local.get(str(job_id), ()))
+    for loop, event in targets:
+        with contextlib.suppress(RuntimeError):  # that loop has closed
+            loop.call_soon_threadsafe(event.set)
+    channel_layer = remote_layer()
+    if channel_layer is None:
+        return
+    try:
+        async_to_sync(channel_layer.group_send)(group(job_id), {"type": "job.changed"})
+    except Exception:
+        logger.warning("could not push job %s progress; listeners poll", job_id, exc_info=True)
+
+
+class Listener:
+    """Wakes an async stream when its job writes something (``async with``)."""
+
+    def __init__(self, job_id: Any) -> None:
+        self.key = str(job_id)
+        self.event = asyncio.Event()
+        self.remote: asyncio.Task | None = None
+        self.channel_layer = remote_layer()
+
+    @property
+    def pushed(self) -> bool:
+        """Whether writers in other processes reach this listener (else: poll)."""
+        return self.remote is not None and not self.remote.done()
+
+    async def __aenter__(self) -> Listener:
+        with _local_lock:
+            _local[self.key].add((asyncio.get_running_loop(), self.event))
+        if self.channel_layer is not None:
+            self.remote = asyncio.create_task(self._receive())
+        return self
+
+    async def _receive(self) -> None:
+        channel_layer = self.channel_layer
+        name = await channel_layer.new_channel()
+        await channel_layer.group_add(group(self.key), name)
+        try:
+            while True:
+                await channel_layer.receive(name)
+                self.event.set()
+        finally:
+            with contextlib.suppress(Exception):
+                await channel_layer.group_discard(group(self.key), name)
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait until woken or ``timeout``; True when woken."""
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout)
+        except TimeoutError:
+            return False
+        self.event.clear()
+        return True
+
+    async def __aexit__(self, *exc: object) -> None:
+        with _local_lock:
+            self._forget()
+        if self.remote is not None:
+            self.remote.cancel()
+            with contextlib.suppress(BaseException):
+                await self.remote
+
+    def _forget(self) -> None:
+        listeners = _local.get(self.key)
+        if listeners is None:
+            return
+        listeners.discard((asyncio.get_running_loop(), self.event))
+        if not listeners:
+            del _local[self.key]

@@ -1,0 +1,72 @@
+"""Job runners: one small interface (``submit(job_id)``), several ways to run.
+
+Choose with ``STREAM_EXPORTS["JOB_RUNNER"]``:
+
+- ``ThreadRunner``: a thread in the web process (the demo; jobs die with it
+  and are then reaped as failed).
+- ``WorkerRunner``: nothing here; ``manage.py export_worker`` processes take
+  queued jobs from the database (one machine or many).
+- ``ImmediateRunner``: runs the job before ``submit`` returns (tests, scripts).
+- ``stream_exports.lambda_runner.LambdaRunner``: an asynchronous invocation of
+  the Lambda function (see docs/deploy.md).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+from django.db import connections, transaction
+from django.utils.module_loading import import_string
+
+from .conf import conf
+
+
+class Runner(Protocol):
+    def submit(self, job_id: str) -> None:
+        """Start (or queue) the job; return at once unless the runner says otherwise."""
+
+
+def _run_and_close(job_id: str) -> None:
+    from .jobs import run_job
+
+    try:
+        run_job(job_id)
+    finally:
+        connections.close_all()
+
+
+class ThreadRunner:
+    """Runs each job in a daemon thread of this process."""
+
+    def submit(self, job_id: str) -> None:
+        threading.Thread(
+            target=_run_and_close, args=(job_id,), name=f"job-{job_id}", daemon=True
+        ).start()
+
+
+class ImmediateRunner:
+    """Runs the job in the caller, before returning."""
+
+    def submit(self, job_id: str) -> None:
+        from .jobs import run_job
+
+        run_job(job_id)
+
+
+class WorkerRunner:
+    """Leaves the job queued for ``manage.py export_worker``."""
+
+    def submit(self, job_id: str) -> None:
+        return None
+
+
+def get_runner() -> Runner:
+    """The configured runner."""
+    return import_string(conf.JOB_RUNNER)()
+
+
+def submit_on_commit(job_id: Any) -> None:
+    """Submit once the job's row is committed, so the runner can see it."""
+    runner = get_runner()
+    transaction.on_commit(lambda: runner.submit(str(job_id)))

@@ -1,0 +1,138 @@
+"""Following a job as it runs: its SSE status events, or its plain-text log.
+
+One follower (what to read and how to frame it) and two shells: ``follow``
+polls the database from a WSGI thread; ``afollow`` waits on pushes (or polls
+when nothing can push) in an ASGI event loop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from . import push
+from .conf import conf
+from .encoding import dumps, escape_separators
+from .models import ExportJob, JobEvent, JobLogLine, Status
+
+#: What the client should wait before reconnecting an event stream, in ms.
+RETRY_MS = 2000
+KEEPALIVE = b": keepalive\n\n"
+PAGE = 500
+
+
+def sse_frame(kind: str, seq: int, data: Any) -> bytes:
+    """One SSE event: ``event:``, ``id:``, one ``data:`` line, blank line."""
+    payload = escape_separators(dumps(data))
+    return b"event: %s\nid: %d\ndata: %s\n\n" % (kind.encode(), seq, payload)
+
+
+def reap_if_stale(job: ExportJob) -> bool:
+    """Fail ``job`` now if it runs but its worker stopped beating; True if it did."""
+    from .jobs import finish
+
+    limit = timezone.now() - timedelta(seconds=conf.JOB_STALE_AFTER)
+    if job.status != Status.RUNNING or (job.heartbeat_at and job.heartbeat_at >= limit):
+        return False
+    since = job.heartbeat_at.isoformat() if job.heartbeat_at else "never"
+    return finish(job, Status.FAILED, f"worker {job.worker} stopped (last heartbeat {since})")
+
+
+@dataclass
+class Follower:
+    """Reads what a job wrote after ``seen`` and frames it for the wire."""
+
+    job_id: Any
+    seen: int = 0
+    follow: bool = True
+    finished: bool = field(default=False, init=False)
+
+    opening: ClassVar[bytes] = b""
+    keepalive: ClassVar[bytes | None] = None
+
+    def poll(self) -> bytes:
+        """Frames written since the last poll; sets ``finished`` at the end."""
+        raise NotImplementedError
+
+
+@dataclass
+class EventFollower(Follower):
+    """SSE: every status event after ``Last-Event-ID``, ending with ``done``."""
+
+    opening: ClassVar[bytes] = b"retry: %d\n\n" % RETRY_MS
+    keepalive: ClassVar[bytes | None] = KEEPALIVE
+
+    def poll(self) -> bytes:
+        job = ExportJob.objects.get(pk=self.job_id)
+        reap_if_stale(job)
+        events = list(JobEvent.objects.filter(job=job, seq__gt=self.seen)[:PAGE])
+        if not events and job.finished:
+            # Seen it all, the end too: say the end again so the client stops.
+            events = list(JobEvent.objects.filter(job=job, kind="done")[:1])
+        frames = b"".join(sse_frame(e.kind, e.seq, e.data) for e in events)
+        if events:
+            self.seen = max(self.seen, events[-1].seq)
+        self.finished = any(e.kind == "done" for e in events)
+        return frames
+
+
+@dataclass
+class LogFollower(Follower):
+    """Plain text: the log so far, then each new line until the job's final line."""
+
+    def poll(self) -> bytes:
+        job = ExportJob.objects.get(pk=self.job_id)
+        reap_if_stale(job)
+        lines = list(JobLogLine.objects.filter(job=job, seq__gt=self.seen)[:PAGE])
+        if lines:
+            self.seen = lines[-1].seq
+        # The final line is written before the job is marked finished.
+        self.finished = (job.finished or not self.follow) and len(lines) < PAGE
+        text = "".join(f"{line.at:%Y-%m-%dT%H:%M:%S.%fZ} {line.message}\n" for line in lines)
+        return text.encode()
+
+
+def follow(follower: Follower) -> Iterator[bytes]:
+    """WSGI shell: poll every POLL_INTERVAL, keepalive after HEARTBEAT of silence."""
+    yield follower.opening
+    quiet_since = time.monotonic()
+    while True:
+        frames = follower.poll()
+        if frames:
+            yield frames
+            quiet_since = time.monotonic()
+        if follower.finished:
+            return
+        if follower.keepalive and time.monotonic() - quiet_since >= conf.HEARTBEAT:
+            yield follower.keepalive
+            quiet_since = time.monotonic()
+        time.sleep(conf.POLL_INTERVAL)
+
+
+async def afollow(follower: Follower) -> AsyncIterator[bytes]:
+    """ASGI shell: wake on pushes; poll anyway when nothing from elsewhere can push."""
+    poll = sync_to_async(follower.poll, thread_sensitive=True)
+    async with push.Listener(follower.job_id) as listener:
+        yield follower.opening
+        quiet_since = time.monotonic()
+        while True:
+            frames = await poll()
+            if frames:
+                yield frames
+                quiet_since = time.monotonic()
+            if follower.finished:
+                return
+            if follower.keepalive and time.monotonic() - quiet_since >= conf.HEARTBEAT:
+                yield follower.keepalive
+                quiet_since = time.monotonic()
+            wait = conf.HEARTBEAT if listener.pushed else conf.POLL_INTERVAL
+            if follower.keepalive:
+                until_keepalive = conf.HEARTBEAT - (time.monotonic() - quiet_since)
+                wait = max(0.01, min(wait, until_keepalive))
+            await listener.wait(wait)
