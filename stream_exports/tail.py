@@ -65,7 +65,7 @@ class Follower:
 class EventFollower(Follower):
     """SSE: every status event after ``Last-Event-ID``, ending with ``done``."""
 
-    opening: ClassVar[bytes] = b"retry: %d\n\n" % RETRY_MS
+    opening: ClassVar[bytes] = b"retry: %d\n" % RETRY_MS
     keepalive: ClassVar[bytes | None] = KEEPALIVE
 
     def poll(self) -> bytes:
@@ -100,12 +100,13 @@ class LogFollower(Follower):
 
 def follow(follower: Follower) -> Iterator[bytes]:
     """WSGI shell: poll every POLL_INTERVAL, keepalive after HEARTBEAT of silence."""
-    yield follower.opening
+    opening = follower.opening  # sent with the first frames: one block, no empty event
     quiet_since = time.monotonic()
     while True:
         frames = follower.poll()
-        if frames:
-            yield frames
+        if frames or opening:
+            yield opening + frames
+            opening = b""
             quiet_since = time.monotonic()
         if follower.finished:
             return
@@ -119,19 +120,25 @@ async def afollow(follower: Follower) -> AsyncIterator[bytes]:
     """ASGI shell: wake on pushes; poll anyway when nothing from elsewhere can push."""
     poll = sync_to_async(follower.poll, thread_sensitive=True)
     async with push.Listener(follower.job_id) as listener:
-        yield follower.opening
+        opening = follower.opening
         quiet_since = time.monotonic()
         while True:
             frames = await poll()
-            if frames:
-                yield frames
+            if frames or opening:
+                yield opening + frames
+                opening = b""
                 quiet_since = time.monotonic()
             if follower.finished:
                 return
             if follower.keepalive and time.monotonic() - quiet_since >= conf.HEARTBEAT:
                 yield follower.keepalive
                 quiet_since = time.monotonic()
-            wait = conf.HEARTBEAT if listener.pushed else conf.POLL_INTERVAL
+            # Pushed: poll rarely, but often enough to notice a dead worker in time.
+            wait = (
+                min(conf.HEARTBEAT, conf.JOB_STALE_AFTER / 2)
+                if listener.pushed
+                else conf.POLL_INTERVAL
+            )
             if follower.keepalive:
                 until_keepalive = conf.HEARTBEAT - (time.monotonic() - quiet_since)
                 wait = max(0.01, min(wait, until_keepalive))

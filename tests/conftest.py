@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
 from io import StringIO
 from typing import Any
@@ -52,7 +54,12 @@ def world(django_db_setup: None, django_db_blocker: Any) -> dict[str, Any]:
             "plain": User.objects.create_user("plain", password="pw"),
             "superuser": User.objects.create_superuser("root", password="pw"),
         }
-        return {"rows": ROWS, "users": users, "db_url": database_url(connection.settings_dict)}
+        return {
+            "rows": ROWS,
+            "users": users,
+            "db_url": database_url(connection.settings_dict),
+            "redis": bool(os.environ.get("REDIS_URL")),
+        }
 
 
 @pytest.fixture
@@ -73,9 +80,20 @@ def server(
     request: pytest.FixtureRequest, world: dict[str, Any], tmp_path_factory
 ) -> Iterator[Server]:
     """Each real server in turn, serving the test database."""
-    env = {"DATABASE_URL": world["db_url"], "DJANGO_DEBUG": "0"}
+    with run_server(
+        request.param, server_env(world), tmp_path_factory.mktemp("servers")
+    ) as running:
+        yield running
+
+
+def server_env(world: dict[str, Any], **stream_exports: Any) -> dict[str, str]:
+    """The environment of a server or worker process on the test database."""
     from django.conf import settings
 
-    env["DJANGO_SECRET_KEY"] = settings.SECRET_KEY
-    with run_server(request.param, env, tmp_path_factory.mktemp("servers")) as running:
-        yield running
+    return {
+        "DATABASE_URL": world["db_url"],
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "STREAM_EXPORTS": json.dumps(stream_exports),
+    }

@@ -70,15 +70,35 @@ class Server:
 
 
 @contextmanager
+def run_process(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """Run ``command`` from the checkout with ``env`` (over os.environ) until the block ends."""
+    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", **env}
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=out, stderr=out)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def manage(*args: str) -> list[str]:
+    """A ``manage.py`` command line with this interpreter."""
+    return [sys.executable, str(ROOT / "manage.py"), *args]
+
+
+@contextmanager
 def run_server(kind: str, env: dict[str, str], tmp: Path) -> Iterator[Server]:
     """Start ``kind`` on a free loopback port with ``env``; stop it afterwards."""
     port = free_port()
     command = [part.format(port=port) for part in COMMANDS[kind]]
     log = tmp / f"{kind}-{port}.log"
-    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", **env}
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=out, stderr=out)
-    try:
+    with run_process(command, env, log) as process:
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
@@ -91,10 +111,3 @@ def run_server(kind: str, env: dict[str, str], tmp: Path) -> Iterator[Server]:
                     raise RuntimeError(f"{kind} did not start: {log.read_text()[-2000:]}") from None
                 time.sleep(0.1)
         yield Server(kind, f"http://127.0.0.1:{port}", process, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

@@ -1,6 +1,8 @@
 """Test settings: the demo project's, with test databases a server process can open too."""
 
 import os
+import tempfile
+from pathlib import Path
 
 from project.settings import *  # noqa: F403
 from project.settings import BASE_DIR, DATABASES
@@ -14,3 +16,6 @@ else:
     DATABASES["default"]["TEST"] = {"NAME": f"test_stream_exports{_suffix.replace('-', '_')}"}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Job files of test runs (and of the servers the tests start) stay out of the checkout.
+MEDIA_ROOT = Path(tempfile.gettempdir()) / f"stream_exports_test_media{_suffix}"
