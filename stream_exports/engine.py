@@ -30,13 +30,18 @@ ENGINES = ("auto", "cursor", "keyset")
 
 @dataclass(frozen=True)
 class RowPlan:
-    """What to read: a filtered queryset, its columns and the cursor to order by."""
+    """What to read: a filtered queryset, its columns and the cursor to order by.
+
+    ``ordering`` (e.g. an admin changelist's) replaces cursor order; such a
+    plan is read in one query (no keyset pages) and cannot resume with ``after``.
+    """
 
     queryset: QuerySet
     columns: Sequence[str]
     cursor: str
     after: Any = None
     limit: int | None = None
+    ordering: tuple[str, ...] = ()
 
     @property
     def cursor_index(self) -> int:
@@ -58,7 +63,7 @@ def _ordered(plan: RowPlan, after: Any) -> QuerySet:
     queryset = plan.queryset
     if after is not None:
         queryset = queryset.filter(**{f"{plan.cursor}__gt": after})
-    return queryset.order_by(plan.cursor).values_list(*plan.columns)
+    return queryset.order_by(*(plan.ordering or [plan.cursor])).values_list(*plan.columns)
 
 
 def cursor_batches(plan: RowPlan, chunk_size: int) -> Iterator[Batch]:
@@ -99,6 +104,6 @@ def keyset_batches(plan: RowPlan, chunk_size: int) -> Iterator[Batch]:
 def row_batches(plan: RowPlan, chunk_size: int | None = None) -> Iterator[Batch]:
     """Batches of value tuples in cursor order, by the configured engine."""
     chunk_size = chunk_size or conf.CHUNK_SIZE
-    if choose_engine(plan.queryset.db) == "keyset":
+    if not plan.ordering and choose_engine(plan.queryset.db) == "keyset":
         return keyset_batches(plan, chunk_size)
     return cursor_batches(plan, chunk_size)

@@ -25,6 +25,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from . import push
+from .changelists import changelist_plan, changelist_queryset
 from .conf import conf
 from .datasets import Dataset, registry
 from .encoding import dumps
@@ -56,17 +57,30 @@ def query_for(job: ExportJob) -> tuple[Dataset, ExportQuery]:
     return dataset, parse_export_query(dataset, params)
 
 
-def create_job(dataset: Dataset, params: QueryDict | dict[str, str], owner: Any) -> ExportJob:
-    """Validate ``params`` (``ParamError`` if bad) and queue a job for ``owner``."""
+def create_job(
+    dataset: Dataset,
+    params: QueryDict | dict[str, str],
+    owner: Any,
+    source: dict[str, Any] | None = None,
+) -> ExportJob:
+    """Validate ``params`` (``ParamError`` if bad) and queue a job for ``owner``.
+
+    ``source`` names rows other than the dataset's own (an admin changelist).
+    """
     query = QueryDict(mutable=True)
     for key, value in params.lists() if isinstance(params, QueryDict) else params.items():
         query.setlist(key, value if isinstance(value, list) else [value])
     for key in RESPONSE_ONLY:
         query.pop(key, None)
     parse_export_query(dataset, query)
-    job = ExportJob.objects.create(dataset=dataset.name, params=query.dict(), owner=owner)
+    job = ExportJob.objects.create(
+        dataset=dataset.name, params=query.dict(), owner=owner, source=source or {}
+    )
     record_event(job, "progress")
-    log(job, f"queued: {dataset.name} export{describe_params(job.params)}")
+    origin = ""
+    if source:
+        origin = " of an admin changelist" + (f" (?{source['query']})" if source["query"] else "")
+    log(job, f"queued: {dataset.name} export{origin}{describe_params(job.params)}")
     return job
 
 
@@ -238,8 +252,12 @@ def run_job(job_id: Any) -> None:
 
 
 def _run(job: ExportJob) -> None:
-    _, query = query_for(job)
-    plan = query.row_plan(job.owner)
+    dataset, query = query_for(job)
+    if job.source:
+        rows = changelist_queryset(job.source, job.owner)
+        plan = changelist_plan(dataset, rows, query.fields)
+    else:
+        plan = query.row_plan(job.owner)
     if conf.JOB_COUNT_TOTAL:
         total = plan.queryset.count()
         job.total = min(total, query.limit) if query.limit else total

@@ -34,6 +34,9 @@ class ExportJob(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     dataset = models.CharField(max_length=64)
     params = models.JSONField(default=dict, help_text="The export's query parameters.")
+    source = models.JSONField(
+        default=dict, blank=True, help_text="Where the rows come from when not the dataset's own."
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_jobs"
     )
