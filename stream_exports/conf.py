@@ -16,6 +16,9 @@ DEFAULTS: dict[str, Any] = {
     # (pages of CHUNK_SIZE ordered by the cursor field) or "auto" (cursor where
     # the backend streams, keyset otherwise, e.g. DISABLE_SERVER_SIDE_CURSORS).
     "ENGINE": "auto",
+    # On PostgreSQL, let the database write the JSON lines (COPY) when every
+    # exported field allows it: several times faster than the ORM path.
+    "COPY_FAST_PATH": True,
     # Seconds between ": keepalive" comments on idle SSE and log streams.
     "HEARTBEAT": 15.0,
     # Seconds between database polls when progress is not pushed.
@@ -57,6 +60,10 @@ class Settings:
     @property
     def ENGINE(self) -> str:
         return str(self._get("ENGINE"))
+
+    @property
+    def COPY_FAST_PATH(self) -> bool:
+        return bool(self._get("COPY_FAST_PATH"))
 
     @property
     def HEARTBEAT(self) -> float:

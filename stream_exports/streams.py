@@ -19,6 +19,7 @@ from django.db import DatabaseError
 
 from .encoding import encode_line, encode_rows
 from .engine import RowPlan, row_batches
+from .pgcopy import copy_batches
 
 logger = logging.getLogger("stream_exports")
 
@@ -49,14 +50,13 @@ def ndjson_chunks(
     A failure after the first byte becomes an error trailer (and a log entry);
     the HTTP status is long gone by then.
     """
-    rows, last, index = 0, None, plan.cursor_index
+    rows, last = 0, None
     try:
         # closing(): a failure here must end the query now, not when collected.
-        with closing(row_batches(plan)) as batches:
-            for batch in batches:
-                chunk = encode_rows(names, batch)
-                rows += len(batch)
-                last = batch[-1][index]
+        with closing(copy_batches(plan, names) or encoded_batches(plan, names)) as batches:
+            for chunk, count, last_cursor in batches:
+                rows += count
+                last = last_cursor
                 yield chunk
     except Exception as exc:
         logger.exception("%s failed after %d rows (last cursor %r)", label, rows, last)
@@ -65,6 +65,14 @@ def ndjson_chunks(
         return
     if with_trailer:
         yield trailer("complete", rows, last)
+
+
+def encoded_batches(plan: RowPlan, names: tuple[str, ...]) -> Iterator[tuple[bytes, int, Any]]:
+    """The ORM path: (lines, how many, last cursor) per batch of rows."""
+    index = plan.cursor_index
+    with closing(row_batches(plan)) as batches:
+        for batch in batches:
+            yield encode_rows(names, batch), len(batch), batch[-1][index]
 
 
 def _next_chunk(chunks: Iterator[bytes]) -> Any:

@@ -15,7 +15,11 @@ from stream_exports.access import sign_url
 from stream_exports.limits import limiter
 from stream_exports.models import ExportJob, JobEvent, JobLogLine
 
-IMMEDIATE = {"JOB_RUNNER": "stream_exports.runners.ImmediateRunner", "CHUNK_SIZE": 500}
+IMMEDIATE = {
+    "JOB_RUNNER": "stream_exports.runners.ImmediateRunner",
+    "CHUNK_SIZE": 500,
+    "COPY_FAST_PATH": False,  # the ORM path, where a failure can be injected
+}
 QUEUE_ONLY = {"JOB_RUNNER": "stream_exports.runners.WorkerRunner"}
 
 
