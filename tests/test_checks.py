@@ -131,8 +131,11 @@ def test_demo_help_prints_working_curl_lines(settings, world):
     ensure_demo_user()
     out = StringIO()
     call_command("demo_help", base_url="http://127.0.0.1:8000", stdout=out)
-    urls = [line.split("'")[1] for line in out.getvalue().splitlines() if "curl -" in line]
-    assert len(urls) == 4
+    urls = [line.split("'")[1] for line in out.getvalue().splitlines() if "curl -N 'http" in line]
+    assert len(urls) == 3
     for url in urls:
         response = Client().get(url.removeprefix("http://127.0.0.1:8000"))
         assert response.status_code == 200, url
+    (job_line,) = [line for line in out.getvalue().splitlines() if "-X POST" in line]
+    job = Client().post(job_line.split("'")[1].removeprefix("http://127.0.0.1:8000"))
+    assert job.status_code == 202

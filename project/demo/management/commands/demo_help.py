@@ -5,10 +5,13 @@ from __future__ import annotations
 from io import StringIO
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django.urls import reverse
 
 from project.demo.management.commands.seed_demo import DEMO_USER
+from stream_exports.access import sign_url
 
 
 class Command(BaseCommand):
@@ -22,6 +25,10 @@ class Command(BaseCommand):
             "export_url", "orders", *params, user=DEMO_USER[0], base_url=base, stdout=StringIO()
         )
 
+    def job_url(self, base: str) -> str:
+        user = get_user_model()._default_manager.get_by_natural_key(DEMO_USER[0])
+        return base + sign_url(reverse("stream_exports:jobs", args=["orders"]), user)
+
     def handle(self, *args: Any, **options: Any) -> None:
         base = options["base_url"].rstrip("/")
         user, password = DEMO_USER
@@ -34,9 +41,14 @@ class Command(BaseCommand):
                     "",
                     "Try (signed URLs, valid for an hour):",
                     f"  curl -N '{self.signed(base, 'limit=5')}'",
-                    f"  curl -N '{self.signed(base, 'paid=true', 'min_amount=900')}' | head -n 3",
+                    f"  curl -N '{self.signed(base, 'paid=true', 'min_amount=90000')}' | head -n 3",
                     f"  curl -sN '{self.signed(base)}' | tail -n 1",
                     f"  curl -N '{self.signed(base, 'fields=id,note', 'limit=20')}'",
+                    "",
+                    "Start a background job, then follow the log and events links it answers with:",
+                    f"  curl -s -X POST '{self.job_url(base)}'",
+                    "  curl -N '<links.log>'    curl -N '<links.events>'",
+                    f"  (or in the admin: {base}/admin/demo/order/ > action 'in background')",
                     "",
                 ]
             )
