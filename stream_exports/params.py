@@ -102,7 +102,9 @@ def parse_cursor(dataset: Dataset, raw: str) -> Any:
 
 def parse_export_query(dataset: Dataset, params: QueryDict) -> ExportQuery:
     """Parse every parameter or raise ``ParamError`` naming the first bad one."""
-    for name in params:
+    for name, values in params.lists():
+        if any("\x00" in value for value in values):
+            raise ParamError(name, "contains a NUL character, which no database stores.")
         if name not in RESERVED and name not in dataset.filters:
             allowed = ", ".join([*dataset.filters, *RESERVED[:-1]])
             raise ParamError(name, f"unknown parameter; this dataset takes: {allowed}.")

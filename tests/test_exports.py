@@ -136,6 +136,7 @@ def test_keyset_is_chosen_without_server_side_cursors(settings):
         ({"trailer": "perhaps"}, "trailer", "true or false"),
         ({"download": "2"}, "download", "true or false"),
         ({"colour": "red"}, "colour", "unknown parameter"),
+        ({"paid": "tr\x00ue"}, "paid", "NUL character"),
     ],
 )
 def test_bad_parameters_get_400_naming_the_parameter(staff_client, params, param, words):
