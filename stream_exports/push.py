@@ -68,12 +68,13 @@ class Listener:
         self.key = str(job_id)
         self.event = asyncio.Event()
         self.remote: asyncio.Task | None = None
+        self.subscribed = False
         self.channel_layer = remote_layer()
 
     @property
     def pushed(self) -> bool:
         """Whether writers in other processes reach this listener (else: poll)."""
-        return self.remote is not None and not self.remote.done()
+        return self.subscribed and self.remote is not None and not self.remote.done()
 
     async def __aenter__(self) -> Listener:
         with _local_lock:
@@ -86,6 +87,7 @@ class Listener:
         channel_layer = self.channel_layer
         name = await channel_layer.new_channel()
         await channel_layer.group_add(group(self.key), name)
+        self.subscribed = True
         try:
             while True:
                 await channel_layer.receive(name)

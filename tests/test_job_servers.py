@@ -175,3 +175,21 @@ def test_progress_is_pushed_across_processes_within_a_second(
     # POLL_INTERVAL is 30 s here: only a push gets an event out this fast.
     delays = sorted(arrived - written[seq].timestamp() for _, seq, _, arrived in events[1:])
     assert delays[-1] < 1.0, delays
+
+
+def test_with_redis_gone_streams_fall_back_to_polling(world, tmp_path, django_db_blocker):
+    env = server_env(world, CHUNK_SIZE=1000)
+    env["REDIS_URL"] = "redis://127.0.0.1:9/0"  # nothing listens there
+    with run_server("uvicorn", env, tmp_path) as server:
+        job = start_job(server.url, world, {})
+        events = sse_events(server.url + job["links"]["events"])
+        log = requests.get(server.url + job["links"]["log"], timeout=60)
+    ids = [e[1] for e in events]
+    assert ids == list(range(1, len(ids) + 1))
+    assert events[-1][2]["status"] == "succeeded"
+    assert log.status_code == 200 and "succeeded" in log.text.splitlines()[-1]
+    # Each event within a second of its write: polling (POLL_INTERVAL 0.5 s) took over.
+    with django_db_blocker.unblock():
+        written = dict(JobEvent.objects.filter(job_id=job["id"]).values_list("seq", "at"))
+    delays = [arrived - written[seq].timestamp() for _, seq, _, arrived in events[1:]]
+    assert max(delays) < 1.0, delays
