@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import tempfile
 from contextlib import closing
 from typing import Any
 
@@ -10,7 +12,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from stream_exports import engine
+from stream_exports import engine, jobs
 from stream_exports.access import sign_url
 from stream_exports.limits import limiter
 from stream_exports.models import ExportJob, JobEvent, JobLogLine
@@ -240,3 +242,38 @@ def test_events_and_log_lines_are_numbered_densely(world, settings):
     for model in (JobEvent, JobLogLine):
         seqs = list(model.objects.filter(job_id=body["id"]).values_list("seq", flat=True))
         assert seqs == list(range(1, len(seqs) + 1))
+
+
+REAL_TEMPORARY_FILE = tempfile.NamedTemporaryFile
+
+
+class DiskFillsUp:
+    """A temporary file that fills the disk after ``room`` bytes."""
+
+    def __init__(self, room: int, **kwargs: Any) -> None:
+        self.file = REAL_TEMPORARY_FILE(**kwargs)
+        self.name, self.room = self.file.name, room
+
+    def write(self, data: bytes) -> int:
+        if self.file.tell() + len(data) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self.file.write(data)
+
+    def __enter__(self) -> DiskFillsUp:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
+
+
+def test_a_full_disk_fails_the_job_and_serves_no_half_file(world, settings, monkeypatch):
+    monkeypatch.setattr(
+        jobs.tempfile, "NamedTemporaryFile", lambda **kwargs: DiskFillsUp(100_000, **kwargs)
+    )
+    body = run_started(world, settings, {"limit": 5000})
+    status = get(body["links"]["self"]).json()
+    assert status["status"] == "failed"
+    assert status["error"] == "could not write the export file: [Errno 28] No space left on device"
+    assert "No space left on device" in text(get(body["links"]["log"])).splitlines()[-1]
+    assert get(body["links"]["download"]).status_code == 409
+    assert not ExportJob.objects.get(pk=body["id"]).file
