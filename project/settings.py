@@ -3,6 +3,7 @@
 DATABASE_URL  default: SQLite file db.sqlite3 in the checkout
 REDIS_URL     default: in-memory channel layer
 STREAM_EXPORTS  JSON of stream_exports settings, e.g. {"JOB_RUNNER": "..."}
+DATABASE_POOL_SIZE  default 20: PostgreSQL connections per process
 DJANGO_DEBUG  default: 1 (the demo); set 0 in production, with DJANGO_SECRET_KEY
 """
 
@@ -85,7 +86,17 @@ DATABASES = {
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), conn_max_age=0
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A pool per process: hundreds of watchers and exports share a few connections,
+    # and a burst of requests waits for one instead of exceeding max_connections.
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {
+            "min_size": 1,
+            "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "20")),
+            "timeout": 60,
+        }
+    }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets exports read while jobs write; wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
@@ -126,5 +137,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"stream_exports": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "stream_exports": {"handlers": ["console"], "level": "INFO"},
+        "django.request": {"handlers": ["console"], "level": "ERROR"},
+    },
 }

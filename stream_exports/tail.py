@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from asgiref.sync import sync_to_async
+from django.db import connections
 from django.utils import timezone
 
 from . import push
@@ -44,6 +45,23 @@ def reap_if_stale(job: ExportJob) -> bool:
     return finish(job, Status.FAILED, f"worker {job.worker} stopped (last heartbeat {since})")
 
 
+def polled(poll):
+    """Wrap ``poll`` to give the database connection back after each read.
+
+    A follower waits far longer than it reads: holding a connection through a
+    stream's life would run a database out of connections at a few hundred
+    watchers (with a connection pool, closing returns it to the pool).
+    """
+
+    def read_and_release(self) -> bytes:
+        try:
+            return poll(self)
+        finally:
+            connections.close_all()
+
+    return read_and_release
+
+
 @dataclass
 class Follower:
     """Reads what a job wrote after ``seen`` and frames it for the wire."""
@@ -68,6 +86,7 @@ class EventFollower(Follower):
     opening: ClassVar[bytes] = b"retry: %d\n" % RETRY_MS
     keepalive: ClassVar[bytes | None] = KEEPALIVE
 
+    @polled
     def poll(self) -> bytes:
         job = ExportJob.objects.get(pk=self.job_id)
         reap_if_stale(job)
@@ -86,6 +105,7 @@ class EventFollower(Follower):
 class LogFollower(Follower):
     """Plain text: the log so far, then each new line until the job's final line."""
 
+    @polled
     def poll(self) -> bytes:
         job = ExportJob.objects.get(pk=self.job_id)
         reap_if_stale(job)

@@ -20,7 +20,7 @@ BIN = Path(sys.executable).parent
 COMMANDS = {
     "gunicorn": [
         str(BIN / "gunicorn"), "project.wsgi", "--workers", "1", "--worker-class", "gthread",
-        "--threads", "8", "--bind", "127.0.0.1:{port}", "--timeout", "120",
+        "--threads", "300", "--bind", "127.0.0.1:{port}", "--timeout", "120",
     ],
     "uvicorn": [
         str(BIN / "uvicorn"), "project.asgi:application", "--host", "127.0.0.1",

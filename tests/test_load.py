@@ -1,0 +1,146 @@
+"""Load: many exports and job streams at once, a fifth of the clients hanging up mid-stream.
+
+Every export that completes is complete and correct; afterwards no database
+connection, server thread or memory is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import psutil
+import pytest
+import requests
+
+from stream_exports.access import sign_url
+
+from .conftest import server_env
+from .servers import Server, run_server
+
+pytestmark = [pytest.mark.servers, pytest.mark.load]
+
+EXPORTS, STREAMS, ROWS, HANG_UP = 50, 200, 5000, 0.2
+
+
+@pytest.fixture(scope="module", params=["gunicorn", "uvicorn"])
+def loaded_server(request, world, tmp_path_factory) -> Iterator[Server]:
+    if not world["db_url"].startswith("postgres"):
+        pytest.skip("load is measured on PostgreSQL; SQLite has one writer, for embedded use")
+    env = server_env(world, MAX_STREAMS=1000, MAX_STREAMS_PER_USER=1000, HEARTBEAT=2)
+    kind = request.param
+    with run_server(kind, env, tmp_path_factory.mktemp(f"load-{kind}")) as server:
+        yield server
+
+
+def db_sessions(world) -> int:
+    """Sessions open on the test database, other than this process's."""
+    if not world["db_url"].startswith("postgres"):
+        return 0
+    import psycopg
+
+    name = world["db_url"].rsplit("/", 1)[1]
+    with psycopg.connect(world["db_url"].replace("/" + name, "/postgres")) as conn:
+        (count,) = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+            " AND application_name NOT LIKE 'pytest%%'",
+            [name],
+        ).fetchone()
+        return count
+
+
+def export(base: str, url: str, after: int, hang_up: bool) -> dict[str, Any]:
+    """Read one export; ``hang_up`` drops the connection part way."""
+    ids: list[int] = []
+    with requests.get(base + url + f"&after={after}", stream=True, timeout=120) as response:
+        assert response.status_code == 200, (response.status_code, response.text[:500])
+        for line in response.iter_lines():
+            record = json.loads(line)
+            if "_stream" in record:
+                return {"ids": ids, "trailer": record["_stream"], "after": after}
+            ids.append(record["id"])
+            if hang_up and len(ids) >= ROWS // 3:
+                return {"ids": ids, "trailer": None, "after": after}
+    return {"ids": ids, "trailer": None, "after": after}
+
+
+def follow(base: str, url: str, hang_up: bool, stop: threading.Event) -> str:
+    """Follow an event or log stream until it ends (or hang up after a moment)."""
+    deadline = time.monotonic() + (random.uniform(0.2, 1.5) if hang_up else 120)
+    with requests.get(base + url, stream=True, timeout=120) as response:
+        if response.status_code != 200:
+            return f"status {response.status_code}"
+        for _ in response.iter_content(chunk_size=None):
+            if time.monotonic() > deadline or stop.is_set():
+                return "hung up"
+    return "ended"
+
+
+def settle(process: psutil.Process, world, baseline: tuple[int, int], timeout: float = 20) -> tuple:
+    deadline = time.monotonic() + timeout
+    while True:
+        now = (process.num_threads(), db_sessions(world))
+        if now <= baseline or time.monotonic() > deadline:
+            return now
+        time.sleep(0.2)
+
+
+def load_round(base: str, world, seed: int) -> tuple[list[dict], list[str]]:
+    """EXPORTS exports and STREAMS job streams at once; HANG_UP of each hang up part way."""
+    staff = world["users"]["staff"]
+    url = sign_url("/exports/orders.ndjson", staff, {"limit": ROWS, "fields": "id,customer,note"})
+    jobs = [
+        requests.post(base + sign_url("/exports/orders/jobs", staff, {}), timeout=30).json()
+        for _ in range(4)
+    ]
+    rng = random.Random(seed)
+    stop = threading.Event()
+    with ThreadPoolExecutor(EXPORTS + STREAMS) as pool:
+        streams = [
+            pool.submit(
+                follow,
+                base,
+                rng.choice(jobs)["links"][rng.choice(["events", "log"])],
+                rng.random() < HANG_UP,
+                stop,
+            )
+            for _ in range(STREAMS)
+        ]
+        exports = [
+            pool.submit(export, base, url, rng.randrange(0, 100_000), rng.random() < HANG_UP)
+            for _ in range(EXPORTS)
+        ]
+        return [f.result(timeout=180) for f in exports], [f.result(timeout=180) for f in streams]
+
+
+def test_many_exports_and_streams_with_hang_ups(loaded_server: Server, world):
+    base, worker = loaded_server.url, loaded_server.worker()
+    # A first round grows the server's own pools (gunicorn's threads, executors):
+    # what a second round leaves on top of that would be a leak.
+    load_round(base, world, seed=1)
+    baseline = settle(worker, world, (0, 0), timeout=5)
+    rss_before = worker.memory_info().rss
+
+    results, outcomes = load_round(base, world, seed=2)
+
+    complete = [r for r in results if r["trailer"] is not None]
+    assert len(complete) >= EXPORTS * (1 - HANG_UP) - 10
+    for result in complete:
+        expected = list(range(result["after"] + 1, result["after"] + ROWS + 1))
+        assert result["ids"] == expected
+        assert result["trailer"] == {"status": "complete", "rows": ROWS, "last": expected[-1]}
+    assert not [o for o in outcomes if o.startswith("status")], outcomes
+    assert outcomes.count("ended") >= STREAMS * (1 - HANG_UP) - 20
+
+    threads, sessions = settle(worker, world, baseline)
+    # gunicorn's gthread pool keeps up to --threads threads by design; beyond is a leak.
+    allowed = baseline[0] if loaded_server.kind != "gunicorn" else max(baseline[0], 300 + 5)
+    assert threads <= allowed, f"server threads {baseline[0]} -> {threads}"
+    assert sessions <= baseline[1], f"database sessions {baseline[1]} -> {sessions}"
+    grown = (worker.memory_info().rss - rss_before) / 2**20
+    assert grown < 60, f"server memory grew {grown:.0f} MiB"
