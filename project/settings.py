@@ -3,7 +3,7 @@
 DATABASE_URL  default: SQLite file db.sqlite3 in the checkout
 REDIS_URL     default: in-memory channel layer
 STREAM_EXPORTS  JSON of stream_exports settings, e.g. {"JOB_RUNNER": "..."}
-DATABASE_POOL_SIZE  default 20: PostgreSQL connections per process
+DATABASE_POOL_SIZE  default 40: PostgreSQL connections per process
 DJANGO_DEBUG  default: 1 (the demo); set 0 in production, with DJANGO_SECRET_KEY
 """
 
@@ -92,7 +92,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["OPTIONS"] = {
         "pool": {
             "min_size": 1,
-            "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "20")),
+            "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "40")),
             "timeout": 60,
         }
     }

@@ -36,7 +36,7 @@ from .streams import ndjson_chunks
 logger = logging.getLogger("stream_exports")
 
 #: Seconds between two progress lines in a job's log.
-LOG_EVERY = 2.0
+LOG_EVERY = 1.0
 
 #: Parameters that only shape a live HTTP response, never a job's file.
 RESPONSE_ONLY = ("sig", "download", "trailer")

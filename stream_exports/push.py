@@ -94,7 +94,7 @@ class Listener:
                 self.event.set()
         finally:
             with contextlib.suppress(Exception):
-                await channel_layer.group_discard(group(self.key), name)
+                await asyncio.wait_for(channel_layer.group_discard(group(self.key), name), 2.0)
 
     async def wait(self, timeout: float) -> bool:
         """Wait until woken or ``timeout``; True when woken."""
@@ -109,9 +109,9 @@ class Listener:
         with _local_lock:
             self._forget()
         if self.remote is not None:
+            # Never let a slow channel layer hold the end of a stream.
             self.remote.cancel()
-            with contextlib.suppress(BaseException):
-                await self.remote
+            await asyncio.wait({self.remote}, timeout=3.0)
 
     def _forget(self) -> None:
         listeners = _local.get(self.key)

@@ -7,6 +7,7 @@ when nothing can push) in an ASGI event loop.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -14,13 +15,15 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from asgiref.sync import sync_to_async
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from . import push
 from .conf import conf
 from .encoding import dumps, escape_separators
 from .models import ExportJob, JobEvent, JobLogLine, Status
+
+logger = logging.getLogger("stream_exports")
 
 #: What the client should wait before reconnecting an event stream, in ms.
 RETRY_MS = 2000
@@ -45,6 +48,10 @@ def reap_if_stale(job: ExportJob) -> bool:
     return finish(job, Status.FAILED, f"worker {job.worker} stopped (last heartbeat {since})")
 
 
+#: Failed polls in a row after which a stream ends (its client reconnects).
+MAX_FAILED_POLLS = 10
+
+
 def polled(poll):
     """Wrap ``poll`` to give the database connection back after each read.
 
@@ -55,9 +62,18 @@ def polled(poll):
 
     def read_and_release(self) -> bytes:
         try:
-            return poll(self)
+            frames = poll(self)
+        except DatabaseError:
+            # A busy pool or a database restart: say nothing now, try again.
+            self.failures += 1
+            logger.warning("job %s: poll failed (%d in a row)", self.job_id, self.failures)
+            if self.failures >= MAX_FAILED_POLLS:
+                raise
+            return b""
         finally:
             connections.close_all()
+        self.failures = 0
+        return frames
 
     return read_and_release
 
@@ -70,6 +86,7 @@ class Follower:
     seen: int = 0
     follow: bool = True
     finished: bool = field(default=False, init=False)
+    failures: int = field(default=0, init=False)
 
     opening: ClassVar[bytes] = b""
     keepalive: ClassVar[bytes | None] = None
