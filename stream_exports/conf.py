@@ -30,7 +30,7 @@ DEFAULTS: dict[str, Any] = {
     # Salt that keeps these signatures apart from the project's other ones.
     "SIGNING_SALT": "stream_exports.url",
     # Dotted path of the class that starts jobs: in-process threads (the demo),
-    # the `manage.py export_worker` queue, or Lambda asynchronous invocations.
+    # the `manage.py export_worker` queue, or your own (stream_exports.runners).
     "JOB_RUNNER": "stream_exports.runners.ThreadRunner",
     # Alias in settings.STORAGES that job files are written to.
     "JOB_STORAGE": "default",

@@ -7,8 +7,9 @@ Choose with ``STREAM_EXPORTS["JOB_RUNNER"]``:
 - ``WorkerRunner``: nothing here; ``manage.py export_worker`` processes take
   queued jobs from the database (one machine or many).
 - ``ImmediateRunner``: runs the job before ``submit`` returns (tests, scripts).
-- ``stream_exports.lambda_runner.LambdaRunner``: an asynchronous invocation of
-  the Lambda function (see docs/deploy.md).
+
+Any class with ``submit(job_id)`` will do (an AWS Lambda runner that invokes
+the function asynchronously is planned with the deploy set-up).
 """
 
 from __future__ import annotations
