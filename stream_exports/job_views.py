@@ -11,11 +11,10 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
-from .access import SIGNATURE_PARAM, AccessDenied, request_user, sign_url
+from .access import SIGNATURE_PARAM, request_user, sign_url
 from .jobs import create_job, request_cancel, visible_jobs
 from .limits import TooManyStreams, limiter
 from .models import ExportJob, Status
-from .params import ParamError
 from .responses import (
     EVENT_STREAM,
     NDJSON,
@@ -27,7 +26,7 @@ from .responses import (
 )
 from .runners import submit_on_commit
 from .tail import EventFollower, LogFollower, afollow, follow
-from .views import denied, find_dataset
+from .views import REFUSALS, find_dataset, refusal
 
 READ_SIZE = 64 * 1024
 LINKS = {"self": "job", "events": "job-events", "log": "job-log", "download": "job-download"}
@@ -67,12 +66,8 @@ def start_job(request: HttpRequest, name: str) -> HttpResponse:
     try:
         dataset, user = find_dataset(request, name)
         job = create_job(dataset, request.GET, user)
-    except AccessDenied as exc:
-        return denied(request, exc)
-    except LookupError as exc:
-        return json_error(404, str(exc.args[0]))
-    except ParamError as exc:
-        return json_error(400, str(exc), exc.param)
+    except REFUSALS as exc:
+        return refusal(request, exc)
     submit_on_commit(job.pk)
     response = json_response(job_body(job, user), status=202)
     response["Location"] = reverse("stream_exports:job", args=[job.pk])
@@ -93,10 +88,8 @@ def _job_or_error(
 ) -> HttpResponse:
     try:
         job, user = find_job(request, job_id)
-    except AccessDenied as exc:
-        return denied(request, exc)
-    except LookupError as exc:
-        return json_error(404, str(exc.args[0]))
+    except REFUSALS as exc:
+        return refusal(request, exc)
     return handle(job, user)
 
 

@@ -25,6 +25,19 @@ def denied(request: HttpRequest, exc: AccessDenied) -> HttpResponse:
     return json_error(exc.status, exc.message)
 
 
+#: What a request may be refused with before the first byte.
+REFUSALS = (AccessDenied, LookupError, ParamError)
+
+
+def refusal(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """The 4xx for a refusal: 401/403 access, 404 unknown thing, 400 bad parameter."""
+    if isinstance(exc, AccessDenied):
+        return denied(request, exc)
+    if isinstance(exc, ParamError):
+        return json_error(400, str(exc), exc.param)
+    return json_error(404, str(exc.args[0]))
+
+
 def describe(dataset: Dataset) -> dict[str, Any]:
     """A dataset as ``GET /exports/`` lists it."""
     return {
@@ -68,12 +81,8 @@ def export_ndjson(request: HttpRequest, name: str) -> HttpResponse:
     try:
         dataset, user = find_dataset(request, name)
         query = parse_export_query(dataset, request.GET)
-    except AccessDenied as exc:
-        return denied(request, exc)
-    except LookupError as exc:
-        return json_error(404, str(exc.args[0]))
-    except ParamError as exc:
-        return json_error(400, str(exc), exc.param)
+    except REFUSALS as exc:
+        return refusal(request, exc)
     chunks = ndjson_chunks(
         query.row_plan(user), query.fields, with_trailer=query.trailer, label=f"export {name!r}"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from contextlib import closing
 from io import StringIO
 from typing import Any
 
@@ -60,6 +61,22 @@ def world(django_db_setup: None, django_db_blocker: Any) -> dict[str, Any]:
             "db_url": database_url(connection.settings_dict),
             "redis": bool(os.environ.get("REDIS_URL")),
         }
+
+
+@pytest.fixture
+def fails_after_first_batch(monkeypatch) -> None:
+    """The ORM path reads one batch, then fails ("disk on fire")."""
+    from stream_exports import engine
+
+    real = engine.cursor_batches
+
+    def failing(plan, chunk_size):
+        with closing(real(plan, chunk_size)) as batches:
+            yield next(batches)
+            raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(engine, "cursor_batches", failing)
+    monkeypatch.setattr(engine, "keyset_batches", failing)
 
 
 @pytest.fixture

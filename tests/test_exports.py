@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from contextlib import closing
 from decimal import Decimal
 from typing import Any
 
@@ -215,18 +214,9 @@ def test_listing_shows_only_datasets_the_caller_may_export(world):
 
 
 def test_failure_after_the_first_byte_ends_with_an_error_trailer(
-    signed, monkeypatch, caplog, settings
+    signed, fails_after_first_batch, caplog, settings
 ):
     settings.STREAM_EXPORTS = {"COPY_FAST_PATH": False}  # (PostgreSQL's fails for real elsewhere)
-    real = engine.cursor_batches
-
-    def failing(plan, chunk_size):
-        with closing(real(plan, chunk_size)) as batches:
-            yield next(batches)
-            raise RuntimeError("disk on fire")
-
-    monkeypatch.setattr(engine, "cursor_batches", failing)
-    monkeypatch.setattr(engine, "keyset_batches", failing)
     lines = body_lines(get(signed, {"limit": 5000}))
     assert len(lines) == 2001
     assert lines[-1] == {

@@ -5,14 +5,13 @@ from __future__ import annotations
 import errno
 import json
 import tempfile
-from contextlib import closing
 from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
-from stream_exports import engine, jobs
+from stream_exports import jobs
 from stream_exports.access import sign_url
 from stream_exports.limits import limiter
 from stream_exports.models import ExportJob, JobEvent, JobLogLine
@@ -142,16 +141,7 @@ def test_log_without_follow_answers_what_there_is_now(world):
     assert len(lines) == 1 and "queued" in lines[0]
 
 
-def test_a_failing_export_fails_the_job_with_its_reason(world, settings, monkeypatch):
-    real = engine.cursor_batches
-
-    def failing(plan, chunk_size):
-        with closing(real(plan, chunk_size)) as batches:
-            yield next(batches)
-            raise RuntimeError("disk on fire")
-
-    monkeypatch.setattr(engine, "cursor_batches", failing)
-    monkeypatch.setattr(engine, "keyset_batches", failing)
+def test_a_failing_export_fails_the_job_with_its_reason(world, settings, fails_after_first_batch):
     body = run_started(world, settings, {"limit": 5000})
     status = get(body["links"]["self"]).json()
     assert status["status"] == "failed"
