@@ -1,0 +1,343 @@
+"""Read stream_exports NDJSON exports from Python, every row once, over a bad network.
+
+Depends only on ``requests`` (``tqdm`` for the command's progress, if present)::
+
+    from stream_exports.client import iter_records
+
+    for record in iter_records("https://host/exports/orders.ndjson?sig=..."):
+        ...
+
+A download that is cut (no trailer, a broken chunked body, a connection reset,
+a timeout) is resumed with ``after=<last cursor>``; an error trailer raises
+``ExportFailed``. The command, ``python -m stream_exports.client download URL``,
+writes an export to a file or stdout with a progress display.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+
+#: What a flaky network raises: the download is resumed.
+NETWORK_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+
+#: Exit codes of the command.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_GAVE_UP, EXIT_REFUSED = 0, 1, 2, 3, 4
+
+
+class ClientError(Exception):
+    """Base of the errors this client raises."""
+
+
+class ExportFailed(ClientError):
+    """The server ended the export with an error trailer."""
+
+
+class Refused(ClientError):
+    """The server refused the request (4xx/5xx before the first byte)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+class GaveUp(ClientError):
+    """Still cut after every retry."""
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds to wait: to connect, for the first byte, between two lines."""
+
+    connect: float = 10.0
+    first_byte: float = 60.0
+    between_lines: float = 60.0
+
+
+def with_params(url: str, **params: Any) -> str:
+    """``url`` with query parameters set (or removed when None); the rest kept as is."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    query += [(k, str(v)) for k, v in params.items() if v is not None]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _refusal(response: requests.Response) -> Refused:
+    try:
+        message = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        message = response.text[:200] or response.reason
+    return Refused(response.status_code, message)
+
+
+def _set_read_timeout(response: requests.Response, seconds: float) -> None:
+    """After the first byte, wait ``between_lines`` instead of ``first_byte``."""
+    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+    if sock is not None:
+        sock.settimeout(seconds)
+
+
+@dataclass
+class Download:
+    """One export read to its trailer, resumed as often as it takes."""
+
+    url: str
+    cursor: str = "id"
+    retries: int = 5
+    backoff: float = 0.5
+    timeouts: Timeouts = Timeouts()
+    session: requests.Session | None = None
+    rows: int = 0
+    bytes: int = 0
+    resumes: int = 0
+    last: Any = None
+    limit: int | None = None
+
+    def lines(self) -> Iterator[tuple[bytes, dict[str, Any]]]:
+        """(raw line, record) for every record, once each, in order."""
+        session = self.session or requests.Session()
+        query = dict(parse_qsl(urlsplit(self.url).query))
+        # A resumed request counts its limit afresh: stop at the first request's.
+        self.limit = int(query["limit"]) if query.get("limit", "").isdigit() else None
+        failures = 0
+        while True:
+            url = self.url if self.last is None else with_params(self.url, after=self.last)
+            try:
+                for raw, record in self._attempt(session, url):
+                    failures = 0
+                    yield raw, record
+                return
+            except (*NETWORK_ERRORS, _Cut) as exc:
+                failures += 1
+                if failures > self.retries:
+                    raise GaveUp(f"gave up after {self.retries} retries: {exc}") from exc
+                self.resumes += 1
+                time.sleep(self.backoff * 2 ** (failures - 1))
+
+    def _attempt(self, session: requests.Session, url: str) -> Iterator[tuple[bytes, dict]]:
+        timeout = (self.timeouts.connect, self.timeouts.first_byte)
+        with session.get(url, stream=True, timeout=timeout) as response:
+            if response.status_code >= 400:
+                raise _refusal(response)
+            _set_read_timeout(response, self.timeouts.between_lines)
+            # Bytes, split on b"\n" only: iter_lines(decode_unicode=True) would also
+            # split on U+2028/U+2029/U+0085 (escaped by the server, but not by every
+            # proxy in between) and decode as Latin-1 without a charset.
+            try:
+                for raw in response.iter_lines(chunk_size=65536, delimiter=b"\n"):
+                    if not raw:
+                        continue
+                    record = json.loads(raw)
+                    trailer = record.get("_stream") if isinstance(record, dict) else None
+                    if trailer is not None:
+                        if trailer.get("status") != "complete":
+                            raise ExportFailed(trailer.get("error") or "export failed")
+                        return
+                    self.rows += 1
+                    self.bytes += len(raw) + 1
+                    self.last = record[self.cursor]
+                    yield raw, record
+                    if self.limit is not None and self.rows >= self.limit:
+                        return
+            except requests.exceptions.ChunkedEncodingError as exc:
+                raise _Cut(f"body cut: {exc}") from exc
+            except json.JSONDecodeError as exc:  # half a line at a cut
+                raise _Cut(f"line cut: {exc}") from exc
+        raise _Cut("the stream ended without its trailer")
+
+
+class _Cut(Exception):
+    """The body ended early: resume."""
+
+
+def iter_records(url: str, **options: Any) -> Iterator[dict[str, Any]]:
+    """Every record of the export at ``url``; see ``Download`` for the options."""
+    for _, record in Download(url, **options).lines():
+        yield record
+
+
+@dataclass(frozen=True)
+class Event:
+    """One server-sent event."""
+
+    event: str
+    id: str
+    data: Any
+
+
+def _sse_events(response: requests.Response) -> Iterator[Event]:
+    """Parse ``text/event-stream`` (fields event/id/data, comments skipped)."""
+    kind, event_id, data = "message", "", []
+    for raw in response.iter_lines(chunk_size=1024, delimiter=b"\n"):
+        line = raw.decode()
+        if not line:
+            if data:
+                yield Event(kind, event_id, json.loads("\n".join(data)))
+            kind, data = "message", []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            kind = value
+        elif name == "id":
+            event_id = value
+        elif name == "data":
+            data.append(value)
+
+
+def follow_job(url: str, retries: int = 5, backoff: float = 0.5, timeout: float = 60.0):
+    """Status events of a job (its ``events`` link) until ``done``, reconnecting with
+    ``Last-Event-ID`` when cut: no event lost, none repeated."""
+    session, last_id, failures = requests.Session(), "", 0
+    while True:
+        headers = {"Last-Event-ID": last_id} if last_id else {}
+        try:
+            with session.get(url, stream=True, timeout=(10, timeout), headers=headers) as response:
+                if response.status_code >= 400:
+                    raise _refusal(response)
+                for event in _sse_events(response):
+                    failures = 0
+                    if event.id and event.id == last_id:
+                        continue  # a finished job repeats its done event
+                    last_id = event.id or last_id
+                    yield event
+                    if event.event == "done":
+                        return
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
+            failures += 1
+            if failures > retries:
+                raise GaveUp(f"gave up following {url}: {exc}") from exc
+            time.sleep(backoff * 2 ** (failures - 1))
+
+
+def tail_log(url: str, retries: int = 5, backoff: float = 0.5, timeout: float = 120.0):
+    """Lines of a job's log (its ``log`` link) until the final one; after a cut the
+    log is read again and the lines already seen are skipped."""
+    session, seen, failures = requests.Session(), 0, 0
+    while True:
+        try:
+            with session.get(url, stream=True, timeout=(10, timeout)) as response:
+                if response.status_code >= 400:
+                    raise _refusal(response)
+                index = 0
+                for raw in response.iter_lines(delimiter=b"\n"):
+                    if not raw:  # (what follows the last "\n")
+                        continue
+                    index += 1
+                    if index > seen:
+                        seen, failures = index, 0
+                        yield raw.decode()
+                return
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
+            failures += 1
+            if failures > retries:
+                raise GaveUp(f"gave up reading {url}: {exc}") from exc
+            time.sleep(backoff * 2 ** (failures - 1))
+
+
+def _progress(download: Download) -> Any:
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(unit=" rows", unit_scale=True, file=sys.stderr, dynamic_ncols=True)
+
+
+def download(args: argparse.Namespace) -> int:
+    """The ``download`` command; returns its exit code."""
+    out = open(args.output, "wb") if args.output != "-" else sys.stdout.buffer  # noqa: SIM115
+    job = Download(args.url, cursor=args.cursor, retries=args.retries)
+    bar = None if args.quiet else _progress(job)
+    try:
+        for raw, _ in job.lines():
+            out.write(raw + b"\n")
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(MB=f"{job.bytes / 1e6:.1f}", resumes=job.resumes, refresh=False)
+    except ExportFailed as exc:
+        print(f"export failed on the server: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except Refused as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except GaveUp as exc:
+        print(f"{exc} (after {job.rows} rows; resume with after={job.last})", file=sys.stderr)
+        return EXIT_GAVE_UP
+    finally:
+        if bar is not None:
+            bar.close()
+        if out is not sys.stdout.buffer:
+            out.close()
+        else:
+            out.flush()
+    if not args.quiet:
+        print(f"{job.rows} rows, {job.bytes} bytes, {job.resumes} resumes", file=sys.stderr)
+    return EXIT_OK
+
+
+def start(args: argparse.Namespace) -> int:
+    """The ``start`` command: POST a job, follow it, then download its file."""
+    response = requests.post(args.url, timeout=30)
+    if response.status_code >= 400:
+        print(f"refused: {_refusal(response)}", file=sys.stderr)
+        return EXIT_REFUSED
+    job = response.json()
+    parts = urlsplit(args.url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    print(f"job {job['id']}", file=sys.stderr)
+    last: dict[str, Any] = job
+    for event in follow_job(origin + job["links"]["events"]):
+        last = event.data
+        if not args.quiet:
+            total = last.get("total") or "?"
+            print(f"  {last['status']}: {last['rows']} of {total} rows", file=sys.stderr)
+    if last.get("status") != "succeeded":
+        print(f"job {last.get('status')}: {last.get('error')}", file=sys.stderr)
+        return EXIT_FAILED
+    args.url = origin + job["links"]["download"]
+    return download(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stream_exports.client")
+    commands = parser.add_subparsers(dest="command", required=True)
+    get = commands.add_parser("download", help="download an export, resuming when cut")
+    get.add_argument("url", help="export URL (e.g. a signed one from manage.py export_url)")
+    get.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+    get.add_argument("--cursor", default="id", help="the dataset's cursor field")
+    get.add_argument("--retries", type=int, default=5, help="resumes in a row before giving up")
+    get.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    run = commands.add_parser("start", help="start a job (POST its URL), follow it, download it")
+    run.add_argument("url", help="jobs URL, e.g. a signed /exports/<name>/jobs?... URL")
+    run.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+    run.add_argument("--cursor", default="id", help="the dataset's cursor field")
+    run.add_argument("--retries", type=int, default=5, help="resumes in a row before giving up")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    args = parser.parse_args(argv)
+    return download(args) if args.command == "download" else start(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""The Python client against a real server, through a proxy that cuts connections."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from stream_exports.access import sign_url
+from stream_exports.client import (
+    Download,
+    Refused,
+    follow_job,
+    iter_records,
+    tail_log,
+    with_params,
+)
+
+pytestmark = pytest.mark.servers
+
+
+class CuttingProxy:
+    """A loopback TCP proxy that drops each of its first ``cuts`` connections at a random byte."""
+
+    def __init__(
+        self,
+        target_port: int,
+        cuts: int,
+        seed: int = 0,
+        within: tuple[int, int] = (2_000, 3_000_000),
+    ) -> None:
+        self.target = ("127.0.0.1", target_port)
+        self.cuts, self.rng, self.within = cuts, random.Random(seed), within
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.cut_at: list[int] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            limit = None
+            if len(self.cut_at) < self.cuts:
+                limit = self.rng.randrange(*self.within)
+                self.cut_at.append(limit)
+            threading.Thread(target=self._pipe, args=(client, limit), daemon=True).start()
+
+    def _pipe(self, client: socket.socket, limit: int | None) -> None:
+        upstream = socket.create_connection(self.target)
+        threading.Thread(target=self._copy, args=(client, upstream, None), daemon=True).start()
+        self._copy(upstream, client, limit)
+
+    @staticmethod
+    def _copy(source: socket.socket, sink: socket.socket, limit: int | None) -> None:
+        sent = 0
+        try:
+            while data := source.recv(65536):
+                if limit is not None and sent + len(data) >= limit:
+                    sink.sendall(data[: limit - sent])
+                    break
+                sink.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def proxy(server) -> Iterator[CuttingProxy]:
+    cutting = CuttingProxy(int(server.url.rsplit(":", 1)[1]), cuts=3, seed=len(server.kind))
+    yield cutting
+    cutting.close()
+
+
+def test_every_row_exactly_once_through_three_cuts(server, proxy, world):
+    url = f"http://127.0.0.1:{proxy.port}" + sign_url(
+        "/exports/orders.ndjson", world["users"]["staff"], {"fields": "id,note"}
+    )
+    download = Download(url, backoff=0.01)
+    ids = [record["id"] for _, record in download.lines()]
+    assert len(proxy.cut_at) == 3
+    assert download.resumes == 3
+    assert ids == list(range(1, world["rows"] + 1))
+
+
+def test_a_refusal_raises_with_the_servers_message(server, world):
+    url = server.url + sign_url("/exports/orders.ndjson", world["users"]["plain"], {})
+    with pytest.raises(Refused, match=r"HTTP 403: you may not export dataset 'orders'\."):
+        list(iter_records(url))
+
+
+def test_with_params_replaces_after_and_keeps_the_signature():
+    url = with_params("http://h/exports/o.ndjson?limit=5&sig=a%3Ab&after=3", after=10)
+    assert url == "http://h/exports/o.ndjson?limit=5&sig=a%3Ab&after=10"
+
+
+def test_the_command_downloads_through_cuts_to_a_file(server, proxy, world, tmp_path: Path):
+    url = f"http://127.0.0.1:{proxy.port}" + sign_url(
+        "/exports/orders.ndjson", world["users"]["staff"], {"limit": 50_000}
+    )
+    out = tmp_path / "orders.ndjson"
+    done = subprocess.run(
+        [sys.executable, "-m", "stream_exports.client", "download", url, "-o", str(out), "-q"],
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = out.read_bytes().splitlines()
+    assert [int(line.split(b",", 1)[0].removeprefix(b'{"id":')) for line in lines] == list(
+        range(1, 50_001)
+    )
+
+
+def test_the_command_exits_4_on_a_refusal(server, world):
+    url = server.url + sign_url("/exports/orders.ndjson", world["users"]["plain"], {})
+    done = subprocess.run(
+        [sys.executable, "-m", "stream_exports.client", "download", url, "-q"],
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 4
+    assert b"refused: HTTP 403" in done.stderr
+
+
+def test_follow_job_and_tail_log_through_cuts(server, world):
+    base = server.url
+    job = requests.post(
+        base + sign_url("/exports/orders/jobs", world["users"]["staff"], {}), timeout=30
+    ).json()
+    proxy = CuttingProxy(int(base.rsplit(":", 1)[1]), cuts=2, seed=3, within=(400, 1500))
+    try:
+        via = f"http://127.0.0.1:{proxy.port}"
+        events = list(follow_job(via + job["links"]["events"], backoff=0.05))
+        lines = list(tail_log(via + job["links"]["log"], backoff=0.05))
+    finally:
+        proxy.close()
+    ids = [int(event.id) for event in events]
+    assert ids == list(range(1, len(ids) + 1))
+    assert events[-1].event == "done" and events[-1].data["status"] == "succeeded"
+    assert "queued" in lines[0] and "succeeded" in lines[-1]
+    assert len(lines) == len(set(lines))
+    assert len(proxy.cut_at) == 2
+
+
+def test_the_start_command_runs_a_job_and_downloads_it(server, world, tmp_path: Path):
+    url = server.url + sign_url("/exports/orders/jobs", world["users"]["staff"], {"limit": 1000})
+    out = tmp_path / "job.ndjson"
+    done = subprocess.run(
+        [sys.executable, "-m", "stream_exports.client", "start", url, "-o", str(out), "-q"],
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(out.read_bytes().splitlines()) == 1000
