@@ -17,7 +17,9 @@ import requests
 from stream_exports.access import sign_url
 from stream_exports.client import (
     Download,
+    ExportFailed,
     Refused,
+    Timeouts,
     follow_job,
     iter_records,
     tail_log,
@@ -170,3 +172,21 @@ def test_the_start_command_runs_a_job_and_downloads_it(server, world, tmp_path: 
     )
     assert done.returncode == 0, done.stderr
     assert len(out.read_bytes().splitlines()) == 1000
+
+
+def test_an_error_trailer_raises(server, world):
+    if not world["db_url"].startswith("postgres"):
+        pytest.skip("the database is killed mid-export with pg_terminate_backend")
+    import psycopg
+
+    from .test_servers import busy_backends
+
+    url = server.url + sign_url("/exports/orders.ndjson", world["users"]["staff"], {})
+    records = iter_records(url, timeouts=Timeouts(between_lines=30))
+    next(records)
+    (pid, _, _), *_ = busy_backends(world)
+    with psycopg.connect(world["db_url"]) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", [pid])
+    with pytest.raises(ExportFailed, match="database error"):
+        for _ in records:
+            pass
