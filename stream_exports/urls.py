@@ -8,6 +8,7 @@ app_name = "stream_exports"
 
 urlpatterns = [
     path("", views.dataset_list, name="index"),
+    path("health", views.health, name="health"),
     path("<slug:name>.ndjson", views.export_ndjson, name="ndjson"),
     path("<slug:name>/jobs", job_views.start_job, name="jobs"),
     path("jobs/<uuid:job_id>", job_views.job_detail, name="job"),

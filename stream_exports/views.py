@@ -53,6 +53,12 @@ def describe(dataset: Dataset) -> dict[str, Any]:
 
 
 @require_safe
+def health(request: HttpRequest) -> HttpResponse:
+    """``GET /exports/health``: 200 at once, touching nothing (readiness checks)."""
+    return HttpResponse("ok\n", content_type="text/plain; charset=utf-8")
+
+
+@require_safe
 def dataset_list(request: HttpRequest) -> HttpResponse:
     """``GET /exports/``: the datasets the caller may export."""
     try:
