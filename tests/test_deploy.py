@@ -87,7 +87,10 @@ def test_sam_transform_streams_every_method(monkeypatch):
     assert "753240598075" in json.dumps(function["Properties"]["Layers"])
 
 
-def test_no_account_id_in_the_template():
+def test_no_account_id_in_deploy():
+    for path in (ROOT / "deploy").rglob("*"):
+        if path.is_file() and path.suffix in (".py", ".sh", ".yaml", ".md"):
+            assert set(re.findall(r"\b\d{12}\b", path.read_text())) <= {"753240598075"}, path
     # The only 12-digit number is the Lambda Web Adapter layer's publisher, AWS's own.
     assert set(re.findall(r"\b\d{12}\b", TEMPLATE.read_text())) == {"753240598075"}
 
@@ -124,3 +127,70 @@ def test_run_sh_serves_a_streaming_export_as_the_adapter_starts_it(world, tmp_pa
                 arrivals.append(time.perf_counter() - started)
     assert json.loads(lines[-1])["_stream"]["status"] == "complete"
     assert arrivals[0] < arrivals[-1] / 5
+
+
+def test_enable_streaming_updates_every_lambda_route_then_deploys():
+    import boto3
+    from botocore.stub import Stubber
+
+    from deploy.streaming import enable_streaming
+
+    client = boto3.client(
+        "apigateway", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    fn = "arn:aws:lambda:eu-west-1:000000000000:function:app"  # (a stub's, not an account's)
+    old = f"arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/{fn}/invocations"
+    new = (
+        f"arn:aws:apigateway:eu-west-1:lambda:path/2021-11-15/functions/{fn}"
+        "/response-streaming-invocations"
+    )
+    stub = Stubber(client)
+    stub.add_response(
+        "get_resources",
+        {
+            "items": [
+                {"id": "root", "path": "/", "resourceMethods": {"ANY": {}}},
+                {"id": "prx", "path": "/{proxy+}", "resourceMethods": {"ANY": {}}},
+                {"id": "mock", "path": "/mock", "resourceMethods": {"GET": {}}},
+            ]
+        },
+        {"restApiId": "api1"},
+    )
+    for resource in ("root", "prx"):
+        stub.add_response(
+            "get_integration",
+            {"type": "AWS_PROXY", "uri": old},
+            {"restApiId": "api1", "resourceId": resource, "httpMethod": "ANY"},
+        )
+        stub.add_response(
+            "update_integration",
+            {},
+            {
+                "restApiId": "api1",
+                "resourceId": resource,
+                "httpMethod": "ANY",
+                "patchOperations": [
+                    {"op": "replace", "path": "/uri", "value": new},
+                    {"op": "replace", "path": "/responseTransferMode", "value": "STREAM"},
+                    {"op": "replace", "path": "/timeoutInMillis", "value": "900000"},
+                ],
+            },
+        )
+    stub.add_response(
+        "get_integration",
+        {"type": "MOCK"},
+        {"restApiId": "api1", "resourceId": "mock", "httpMethod": "GET"},
+    )
+    stub.add_response(
+        "create_deployment",
+        {"id": "dep1"},
+        {
+            "restApiId": "api1",
+            "stageName": "prod",
+            "description": "stream_exports: STREAM integrations",
+        },
+    )
+    with stub:
+        changed = enable_streaming(client, "api1", "prod")
+    stub.assert_no_pending_responses()
+    assert changed == ["ANY /", "ANY /{proxy+}"]
