@@ -19,9 +19,9 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -32,6 +32,8 @@ NETWORK_ERRORS = (
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
 )
+
+T = TypeVar("T")
 
 #: Exit codes of the command.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_GAVE_UP, EXIT_REFUSED = 0, 1, 2, 3, 4
@@ -55,6 +57,31 @@ class Refused(ClientError):
 
 class GaveUp(ClientError):
     """Still cut after every retry."""
+
+
+def retrying(
+    attempt: Callable[[], Iterator[T]],
+    retries: int,
+    backoff: float,
+    what: str,
+    errors: tuple[type[BaseException], ...] = NETWORK_ERRORS,
+    on_retry: Callable[[], None] = lambda: None,
+) -> Iterator[T]:
+    """Items of ``attempt()``, calling it again after ``errors`` with exponential backoff;
+    the count of failures in a row resets whenever an item comes through."""
+    failures = 0
+    while True:
+        try:
+            for item in attempt():
+                failures = 0
+                yield item
+            return
+        except errors as exc:
+            failures += 1
+            if failures > retries:
+                raise GaveUp(f"gave up {what} after {retries} retries: {exc}") from exc
+            on_retry()
+            time.sleep(backoff * 2 ** (failures - 1))
 
 
 @dataclass(frozen=True)
@@ -111,20 +138,17 @@ class Download:
         query = dict(parse_qsl(urlsplit(self.url).query))
         # A resumed request counts its limit afresh: stop at the first request's.
         self.limit = int(query["limit"]) if query.get("limit", "").isdigit() else None
-        failures = 0
-        while True:
+
+        def attempt() -> Iterator[tuple[bytes, dict[str, Any]]]:
             url = self.url if self.last is None else with_params(self.url, after=self.last)
-            try:
-                for raw, record in self._attempt(session, url):
-                    failures = 0
-                    yield raw, record
-                return
-            except (*NETWORK_ERRORS, _Cut) as exc:
-                failures += 1
-                if failures > self.retries:
-                    raise GaveUp(f"gave up after {self.retries} retries: {exc}") from exc
-                self.resumes += 1
-                time.sleep(self.backoff * 2 ** (failures - 1))
+            return self._attempt(session, url)
+
+        def resumed() -> None:
+            self.resumes += 1
+
+        yield from retrying(
+            attempt, self.retries, self.backoff, "downloading", (*NETWORK_ERRORS, _Cut), resumed
+        )
 
     def _attempt(self, session: requests.Session, url: str) -> Iterator[tuple[bytes, dict]]:
         timeout = (self.timeouts.connect, self.timeouts.first_byte)
@@ -199,62 +223,50 @@ def _sse_events(response: requests.Response) -> Iterator[Event]:
             data.append(value)
 
 
-def follow_job(url: str, retries: int = 5, backoff: float = 0.5, timeout: float = 60.0):
+def follow_job(
+    url: str, retries: int = 5, backoff: float = 0.5, timeout: float = 60.0
+) -> Iterator[Event]:
     """Status events of a job (its ``events`` link) until ``done``, reconnecting with
     ``Last-Event-ID`` when cut: no event lost, none repeated."""
-    session, last_id, failures = requests.Session(), "", 0
-    while True:
-        headers = {"Last-Event-ID": last_id} if last_id else {}
-        try:
-            with session.get(url, stream=True, timeout=(10, timeout), headers=headers) as response:
-                if response.status_code >= 400:
-                    raise _refusal(response)
-                for event in _sse_events(response):
-                    failures = 0
-                    if event.id and event.id == last_id:
-                        continue  # a finished job repeats its done event
-                    last_id = event.id or last_id
-                    yield event
-                    if event.event == "done":
-                        return
-        except (
-            requests.ConnectionError,
-            requests.Timeout,
-            requests.exceptions.ChunkedEncodingError,
-        ) as exc:
-            failures += 1
-            if failures > retries:
-                raise GaveUp(f"gave up following {url}: {exc}") from exc
-            time.sleep(backoff * 2 ** (failures - 1))
+    session, last = requests.Session(), {"id": ""}
+
+    def attempt() -> Iterator[Event]:
+        headers = {"Last-Event-ID": last["id"]} if last["id"] else {}
+        with session.get(url, stream=True, timeout=(10, timeout), headers=headers) as response:
+            if response.status_code >= 400:
+                raise _refusal(response)
+            for event in _sse_events(response):
+                if event.id and event.id == last["id"]:
+                    continue  # a finished job repeats its done event
+                last["id"] = event.id or last["id"]
+                yield event
+                if event.event == "done":
+                    return
+
+    return retrying(attempt, retries, backoff, f"following {url}")
 
 
-def tail_log(url: str, retries: int = 5, backoff: float = 0.5, timeout: float = 120.0):
+def tail_log(
+    url: str, retries: int = 5, backoff: float = 0.5, timeout: float = 120.0
+) -> Iterator[str]:
     """Lines of a job's log (its ``log`` link) until the final one; after a cut the
     log is read again and the lines already seen are skipped."""
-    session, seen, failures = requests.Session(), 0, 0
-    while True:
-        try:
-            with session.get(url, stream=True, timeout=(10, timeout)) as response:
-                if response.status_code >= 400:
-                    raise _refusal(response)
-                index = 0
-                for raw in response.iter_lines(delimiter=b"\n"):
-                    if not raw:  # (what follows the last "\n")
-                        continue
-                    index += 1
-                    if index > seen:
-                        seen, failures = index, 0
-                        yield raw.decode()
-                return
-        except (
-            requests.ConnectionError,
-            requests.Timeout,
-            requests.exceptions.ChunkedEncodingError,
-        ) as exc:
-            failures += 1
-            if failures > retries:
-                raise GaveUp(f"gave up reading {url}: {exc}") from exc
-            time.sleep(backoff * 2 ** (failures - 1))
+    session, seen = requests.Session(), {"lines": 0}
+
+    def attempt() -> Iterator[str]:
+        with session.get(url, stream=True, timeout=(10, timeout)) as response:
+            if response.status_code >= 400:
+                raise _refusal(response)
+            index = 0
+            for raw in response.iter_lines(delimiter=b"\n"):
+                if not raw:  # (what follows the last "\n")
+                    continue
+                index += 1
+                if index > seen["lines"]:
+                    seen["lines"] = index
+                    yield raw.decode()
+
+    return retrying(attempt, retries, backoff, f"reading {url}")
 
 
 def _progress(download: Download) -> Any:
