@@ -333,20 +333,21 @@ def start(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+    output.add_argument("--cursor", default="id", help="the dataset's cursor field")
+    output.add_argument("--retries", type=int, default=5, help="resumes in a row before giving up")
+    output.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     parser = argparse.ArgumentParser(prog="python -m stream_exports.client")
     commands = parser.add_subparsers(dest="command", required=True)
-    get = commands.add_parser("download", help="download an export, resuming when cut")
+    get = commands.add_parser(
+        "download", parents=[output], help="download an export, resuming when cut"
+    )
     get.add_argument("url", help="export URL (e.g. a signed one from manage.py export_url)")
-    get.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
-    get.add_argument("--cursor", default="id", help="the dataset's cursor field")
-    get.add_argument("--retries", type=int, default=5, help="resumes in a row before giving up")
-    get.add_argument("-q", "--quiet", action="store_true", help="no progress display")
-    run = commands.add_parser("start", help="start a job (POST its URL), follow it, download it")
+    run = commands.add_parser(
+        "start", parents=[output], help="start a job (POST its URL), follow it, download it"
+    )
     run.add_argument("url", help="jobs URL, e.g. a signed /exports/<name>/jobs?... URL")
-    run.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
-    run.add_argument("--cursor", default="id", help="the dataset's cursor field")
-    run.add_argument("--retries", type=int, default=5, help="resumes in a row before giving up")
-    run.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     args = parser.parse_args(argv)
     return download(args) if args.command == "download" else start(args)
 
