@@ -87,6 +87,8 @@ class Follower:
     follow: bool = True
     finished: bool = field(default=False, init=False)
     failures: int = field(default=0, init=False)
+    opened: bool = field(default=False, init=False)
+    quiet_since: float = field(default_factory=time.monotonic, init=False)
 
     opening: ClassVar[bytes] = b""
     keepalive: ClassVar[bytes | None] = None
@@ -94,6 +96,19 @@ class Follower:
     def poll(self) -> bytes:
         """Frames written since the last poll; sets ``finished`` at the end."""
         raise NotImplementedError
+
+    def pace(self, frames: bytes) -> bytes:
+        """What to send after a poll: the opening with the first frames (one block, no
+        empty event), new frames, or a keepalive after HEARTBEAT of silence; or nothing."""
+        now = time.monotonic()
+        if frames or not self.opened:
+            chunk = frames if self.opened else self.opening + frames
+            self.opened, self.quiet_since = True, now
+            return chunk
+        if self.keepalive and now - self.quiet_since >= conf.HEARTBEAT:
+            self.quiet_since = now
+            return self.keepalive
+        return b""
 
 
 @dataclass
@@ -136,20 +151,12 @@ class LogFollower(Follower):
 
 
 def follow(follower: Follower) -> Iterator[bytes]:
-    """WSGI shell: poll every POLL_INTERVAL, keepalive after HEARTBEAT of silence."""
-    opening = follower.opening  # sent with the first frames: one block, no empty event
-    quiet_since = time.monotonic()
+    """WSGI shell: poll every POLL_INTERVAL."""
     while True:
-        frames = follower.poll()
-        if frames or opening:
-            yield opening + frames
-            opening = b""
-            quiet_since = time.monotonic()
+        if chunk := follower.pace(follower.poll()):
+            yield chunk
         if follower.finished:
             return
-        if follower.keepalive and time.monotonic() - quiet_since >= conf.HEARTBEAT:
-            yield follower.keepalive
-            quiet_since = time.monotonic()
         time.sleep(conf.POLL_INTERVAL)
 
 
@@ -157,19 +164,11 @@ async def afollow(follower: Follower) -> AsyncIterator[bytes]:
     """ASGI shell: wake on pushes; poll anyway when nothing from elsewhere can push."""
     poll = sync_to_async(follower.poll, thread_sensitive=True)
     async with push.Listener(follower.job_id) as listener:
-        opening = follower.opening
-        quiet_since = time.monotonic()
         while True:
-            frames = await poll()
-            if frames or opening:
-                yield opening + frames
-                opening = b""
-                quiet_since = time.monotonic()
+            if chunk := follower.pace(await poll()):
+                yield chunk
             if follower.finished:
                 return
-            if follower.keepalive and time.monotonic() - quiet_since >= conf.HEARTBEAT:
-                yield follower.keepalive
-                quiet_since = time.monotonic()
             # Pushed: poll rarely, but often enough to notice a dead worker in time.
             wait = (
                 min(conf.HEARTBEAT, conf.JOB_STALE_AFTER / 2)
@@ -177,6 +176,6 @@ async def afollow(follower: Follower) -> AsyncIterator[bytes]:
                 else conf.POLL_INTERVAL
             )
             if follower.keepalive:
-                until_keepalive = conf.HEARTBEAT - (time.monotonic() - quiet_since)
+                until_keepalive = conf.HEARTBEAT - (time.monotonic() - follower.quiet_since)
                 wait = max(0.01, min(wait, until_keepalive))
             await listener.wait(wait)
