@@ -85,6 +85,12 @@ class CuttingProxy:
         self.listener.close()
 
 
+def client_command(*args: str) -> subprocess.CompletedProcess:
+    """``python -m stream_exports.client ARGS``, as a shell script would run it."""
+    command = [sys.executable, "-m", "stream_exports.client", *args]
+    return subprocess.run(command, capture_output=True, timeout=120)
+
+
 @pytest.fixture
 def proxy(server) -> Iterator[CuttingProxy]:
     cutting = CuttingProxy(int(server.url.rsplit(":", 1)[1]), cuts=3, seed=len(server.kind))
@@ -119,11 +125,7 @@ def test_the_command_downloads_through_cuts_to_a_file(server, proxy, world, tmp_
         "/exports/orders.ndjson", world["users"]["staff"], {"limit": 50_000}
     )
     out = tmp_path / "orders.ndjson"
-    done = subprocess.run(
-        [sys.executable, "-m", "stream_exports.client", "download", url, "-o", str(out), "-q"],
-        capture_output=True,
-        timeout=120,
-    )
+    done = client_command("download", url, "-o", str(out), "-q")
     assert done.returncode == 0, done.stderr
     lines = out.read_bytes().splitlines()
     assert [int(line.split(b",", 1)[0].removeprefix(b'{"id":')) for line in lines] == list(
@@ -133,11 +135,7 @@ def test_the_command_downloads_through_cuts_to_a_file(server, proxy, world, tmp_
 
 def test_the_command_exits_4_on_a_refusal(server, world):
     url = server.url + sign_url("/exports/orders.ndjson", world["users"]["plain"], {})
-    done = subprocess.run(
-        [sys.executable, "-m", "stream_exports.client", "download", url, "-q"],
-        capture_output=True,
-        timeout=60,
-    )
+    done = client_command("download", url, "-q")
     assert done.returncode == 4
     assert b"refused: HTTP 403" in done.stderr
 
@@ -165,11 +163,7 @@ def test_follow_job_and_tail_log_through_cuts(server, world):
 def test_the_start_command_runs_a_job_and_downloads_it(server, world, tmp_path: Path):
     url = server.url + sign_url("/exports/orders/jobs", world["users"]["staff"], {"limit": 1000})
     out = tmp_path / "job.ndjson"
-    done = subprocess.run(
-        [sys.executable, "-m", "stream_exports.client", "start", url, "-o", str(out), "-q"],
-        capture_output=True,
-        timeout=120,
-    )
+    done = client_command("start", url, "-o", str(out), "-q")
     assert done.returncode == 0, done.stderr
     assert len(out.read_bytes().splitlines()) == 1000
 
