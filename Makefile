@@ -6,7 +6,7 @@ ROWS   ?= 200000
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: demo test lint format clean
+.PHONY: demo test bench lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -33,6 +33,15 @@ test: $(VENV)/.test
 	$(BIN)/ruff format --check .
 	env -u DATABASE_URL $(BIN)/pytest $(PYTEST_ARGS)
 	@if [ -n "$$DATABASE_URL" ]; then echo "== again on $$DATABASE_URL"; $(BIN)/pytest $(PYTEST_ARGS); fi
+
+# Every contender side by side on PostgreSQL: ROWS (1,000,000 here), REPEAT, SKIP_SLOW=1,
+# SSE_STREAMS, as make variables or environment (bench/README.md).
+$(VENV)/.bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[bench]"
+	touch $@
+
+bench: $(VENV)/.bench
+	ROWS=$(if $(filter file,$(origin ROWS)),1000000,$(ROWS)) $(BIN)/python -m bench
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check --fix .

@@ -1,10 +1,9 @@
-"""``python -m deploy.streaming --api-id ID --stage prod``: make every Lambda route of an
-existing REST API stream, then deploy it again (an updated integration does nothing
-until the API is deployed)."""
+"""Make every Lambda route of an existing REST API stream, then deploy it again (an
+updated integration does nothing until the API is deployed):
+``python -m deploy enable-streaming --api-id ID --stage prod``."""
 
 from __future__ import annotations
 
-import argparse
 import re
 from typing import Any
 
@@ -60,22 +59,3 @@ def enable_streaming(client: Any, api_id: str, stage: str) -> list[str]:
         restApiId=api_id, stageName=stage, description="stream_exports: STREAM integrations"
     )
     return changed
-
-
-def main(argv: list[str] | None = None) -> int:
-    import boto3
-
-    parser = argparse.ArgumentParser(prog="python -m deploy.streaming")
-    parser.add_argument("--api-id", required=True)
-    parser.add_argument("--stage", required=True)
-    parser.add_argument("--region", default=None)
-    args = parser.parse_args(argv)
-    client = boto3.client("apigateway", region_name=args.region)
-    for route in enable_streaming(client, args.api_id, args.stage):
-        print(f"streaming: {route}")
-    print(f"deployed stage {args.stage}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

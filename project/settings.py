@@ -5,6 +5,8 @@ REDIS_URL     default: in-memory channel layer
 STREAM_EXPORTS  JSON of stream_exports settings, e.g. {"JOB_RUNNER": "..."}
 DATABASE_POOL_SIZE  default 40: PostgreSQL connections per process
 DJANGO_DEBUG  default: 1 (the demo); set 0 in production, with DJANGO_SECRET_KEY
+DJANGO_SERVE_STATIC  1: serve the admin's static files with WhiteNoise (on Lambda)
+EXPORTS_BUCKET  an S3 bucket for job files (django-storages), else MEDIA_ROOT
 """
 
 from __future__ import annotations
@@ -126,6 +128,21 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
+
+if os.environ.get("DJANGO_SERVE_STATIC") == "1":
+    # Static files straight from the apps (no collectstatic step in the package).
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    WHITENOISE_USE_FINDERS = True
+
+if bucket := os.environ.get("EXPORTS_BUCKET"):
+    # Job files where every Lambda sandbox (the jobs function and the app) can read them.
+    STORAGES = {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {"bucket_name": bucket},
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "admin:login"

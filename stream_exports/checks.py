@@ -41,6 +41,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             errors.append(
                 Error(f"STREAM_EXPORTS[{key!r}] must be positive.", id="stream_exports.E001")
             )
+    if conf.JOB_RUNNER.endswith(".LambdaRunner") and not conf.JOB_LAMBDA_FUNCTION:
+        errors.append(
+            Error(
+                "STREAM_EXPORTS['JOB_RUNNER'] is LambdaRunner but JOB_LAMBDA_FUNCTION is empty.",
+                hint="Set JOB_LAMBDA_FUNCTION to the jobs function's name or ARN.",
+                id="stream_exports.E001",
+            )
+        )
     return errors
 
 

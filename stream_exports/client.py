@@ -26,13 +26,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
-#: What a flaky network raises: the download is resumed.
-NETWORK_ERRORS = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-)
-
 T = TypeVar("T")
 
 #: Exit codes of the command.
@@ -55,8 +48,25 @@ class Refused(ClientError):
         self.status = status
 
 
+class Unavailable(Refused):
+    """A refusal that may pass (429, 500, 502, 503, 504): retried like a cut."""
+
+
+#: Statuses a retry may fix: busy, or the server or its database briefly gone.
+TRANSIENT = frozenset({429, 500, 502, 503, 504})
+
+
 class GaveUp(ClientError):
     """Still cut after every retry."""
+
+
+#: Failures that a new request may not meet: the network, or a transient refusal.
+RETRIED = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    Unavailable,
+)
 
 
 def retrying(
@@ -64,7 +74,7 @@ def retrying(
     retries: int,
     backoff: float,
     what: str,
-    errors: tuple[type[BaseException], ...] = NETWORK_ERRORS,
+    errors: tuple[type[BaseException], ...] = RETRIED,
     on_retry: Callable[[], None] = lambda: None,
 ) -> Iterator[T]:
     """Items of ``attempt()``, calling it again after ``errors`` with exponential backoff;
@@ -106,7 +116,8 @@ def _refusal(response: requests.Response) -> Refused:
         message = response.json()["error"]
     except (ValueError, KeyError, TypeError):
         message = response.text[:200] or response.reason
-    return Refused(response.status_code, message)
+    kind = Unavailable if response.status_code in TRANSIENT else Refused
+    return kind(response.status_code, message)
 
 
 def _set_read_timeout(response: requests.Response, seconds: float) -> None:
@@ -147,7 +158,7 @@ class Download:
             self.resumes += 1
 
         yield from retrying(
-            attempt, self.retries, self.backoff, "downloading", (*NETWORK_ERRORS, _Cut), resumed
+            attempt, self.retries, self.backoff, "downloading", (*RETRIED, _Cut), resumed
         )
 
     def _attempt(self, session: requests.Session, url: str) -> Iterator[tuple[bytes, dict]]:
@@ -166,9 +177,12 @@ class Download:
                     record = json.loads(raw)
                     trailer = record.get("_stream") if isinstance(record, dict) else None
                     if trailer is not None:
-                        if trailer.get("status") != "complete":
-                            raise ExportFailed(trailer.get("error") or "export failed")
-                        return
+                        if trailer.get("status") == "complete":
+                            return
+                        error = trailer.get("error") or "export failed"
+                        if trailer.get("retry"):  # the database went away: resume
+                            raise _Cut(f"the server says: {error}")
+                        raise ExportFailed(error)
                     self.rows += 1
                     self.bytes += len(raw) + 1
                     self.last = record[self.cursor]

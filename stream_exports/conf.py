@@ -32,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
     # Dotted path of the class that starts jobs: in-process threads (the demo),
     # the `manage.py export_worker` queue, or your own (stream_exports.runners).
     "JOB_RUNNER": "stream_exports.runners.ThreadRunner",
+    # Function that LambdaRunner invokes asynchronously for each job (name or ARN).
+    "JOB_LAMBDA_FUNCTION": "",
     # Alias in settings.STORAGES that job files are written to.
     "JOB_STORAGE": "default",
     # Seconds between a running job's heartbeats, and after which a silent one fails.
@@ -88,6 +90,10 @@ class Settings:
     @property
     def JOB_RUNNER(self) -> str:
         return str(self._get("JOB_RUNNER"))
+
+    @property
+    def JOB_LAMBDA_FUNCTION(self) -> str:
+        return str(self._get("JOB_LAMBDA_FUNCTION"))
 
     @property
     def JOB_STORAGE(self) -> str:

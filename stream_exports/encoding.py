@@ -13,7 +13,7 @@ import datetime
 import decimal
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 try:
@@ -75,9 +75,36 @@ def encode_line(obj: Any) -> bytes:
     return escape_separators(dumps(obj)) + b"\n"
 
 
-def encode_rows(names: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    """Rows (value tuples, ``names`` in order; extra trailing values ignored) as lines."""
-    lines = [dumps(dict(zip(names, row, strict=False))) for row in rows]
+def encode_rows(
+    names: Sequence[str], rows: Iterable[Sequence[Any]], json_text: Collection[str] = ()
+) -> bytes:
+    """Rows (value tuples, ``names`` in order; extra trailing values ignored) as lines.
+
+    The values of the ``json_text`` names are JSON documents as text (or None),
+    embedded as they are.
+    """
+    if json_text:
+        lines = [_dumps_with_json_text(names, row, json_text) for row in rows]
+    else:
+        lines = [dumps(dict(zip(names, row, strict=False))) for row in rows]
     if not lines:
         return b""
     return escape_separators(b"\n".join(lines)) + b"\n"
+
+
+def _dumps_with_json_text(
+    names: Sequence[str], row: Sequence[Any], json_text: Collection[str]
+) -> bytes:
+    record = dict(zip(names, row, strict=False))
+    if orjson is not None:
+        for name in json_text:
+            if (text := record.get(name)) is not None:
+                record[name] = orjson.Fragment(text)
+        try:
+            return orjson.dumps(record, default=default)
+        except orjson.JSONEncodeError:  # a huge integer elsewhere in the row
+            record = dict(zip(names, row, strict=False))
+    for name in json_text:
+        if (text := record.get(name)) is not None:
+            record[name] = json.loads(text)
+    return _stdlib_dumps(record)

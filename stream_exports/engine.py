@@ -15,11 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import closing, nullcontext
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import islice
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import connections, models, transaction
 from django.db.models import QuerySet
+from django.db.models.functions import Cast
 
 from .conf import conf
 
@@ -47,6 +49,21 @@ class RowPlan:
     def cursor_index(self) -> int:
         return list(self.columns).index(self.cursor)
 
+    def column_field(self, name: str) -> models.Field | None:
+        """The model's own column named ``name``, or None (an annotation, a relation)."""
+        try:
+            field = self.queryset.model._meta.get_field(name)
+        except Exception:
+            return None
+        return field if getattr(field, "concrete", False) and not field.is_relation else None
+
+    @cached_property
+    def json_columns(self) -> frozenset[str]:
+        """Columns that are JSON fields: read as the database's JSON text, not decoded."""
+        return frozenset(
+            name for name in self.columns if isinstance(self.column_field(name), models.JSONField)
+        )
+
 
 def choose_engine(using: str, setting: str | None = None) -> str:
     """The engine to use on database alias ``using`` for the ENGINE setting."""
@@ -59,11 +76,21 @@ def choose_engine(using: str, setting: str | None = None) -> str:
     return "cursor" if streams and not disabled else "keyset"
 
 
+def _json_text(name: str) -> str:
+    return f"stream_exports_{name}_text"
+
+
 def _ordered(plan: RowPlan, after: Any) -> QuerySet:
     queryset = plan.queryset
     if after is not None:
         queryset = queryset.filter(**{f"{plan.cursor}__gt": after})
-    return queryset.order_by(*(plan.ordering or [plan.cursor])).values_list(*plan.columns)
+    # JSON as text: decoding it into Python only to encode it again costs a third
+    # of the ORM path's time (the encoder embeds the text as it is).
+    queryset = queryset.annotate(
+        **{_json_text(name): Cast(name, models.TextField()) for name in plan.json_columns}
+    )
+    columns = [_json_text(c) if c in plan.json_columns else c for c in plan.columns]
+    return queryset.order_by(*(plan.ordering or [plan.cursor])).values_list(*columns)
 
 
 def cursor_batches(plan: RowPlan, chunk_size: int) -> Iterator[Batch]:

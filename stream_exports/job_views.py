@@ -20,6 +20,7 @@ from .responses import (
     NDJSON,
     TEXT,
     StreamResponse,
+    database_down_is_503,
     is_asgi,
     json_error,
     json_response,
@@ -59,6 +60,7 @@ def csrf_failure(request: HttpRequest) -> HttpResponse | None:
 
 @csrf_exempt
 @require_POST
+@database_down_is_503
 def start_job(request: HttpRequest, name: str) -> HttpResponse:
     """``POST /exports/<name>/jobs?<filters>``: 202 and the new job, with signed links."""
     if (failure := csrf_failure(request)) is not None:
@@ -94,6 +96,7 @@ def _job_or_error(
 
 
 @require_safe
+@database_down_is_503
 def job_detail(request: HttpRequest, job_id: Any) -> HttpResponse:
     """``GET /exports/jobs/<id>``: the job's status."""
     return _job_or_error(request, job_id, lambda job, user: json_response(job_body(job, user)))
@@ -101,6 +104,7 @@ def job_detail(request: HttpRequest, job_id: Any) -> HttpResponse:
 
 @csrf_exempt
 @require_POST
+@database_down_is_503
 def job_cancel(request: HttpRequest, job_id: Any) -> HttpResponse:
     """``POST /exports/jobs/<id>/cancel``: stop a queued or running job."""
     if (failure := csrf_failure(request)) is not None:
@@ -139,6 +143,7 @@ def last_event_id(request: HttpRequest) -> int:
 
 
 @require_safe
+@database_down_is_503
 def job_events(request: HttpRequest, job_id: Any) -> HttpResponse:
     """``GET /exports/jobs/<id>/events``: SSE status events from ``Last-Event-ID`` on."""
 
@@ -151,6 +156,7 @@ def job_events(request: HttpRequest, job_id: Any) -> HttpResponse:
 
 
 @require_safe
+@database_down_is_503
 def job_log(request: HttpRequest, job_id: Any) -> HttpResponse:
     """``GET /exports/jobs/<id>/log``: the log so far, then live lines (``?follow=0``: not)."""
 
@@ -170,6 +176,7 @@ def file_chunks(job: ExportJob) -> Iterator[bytes]:
 
 
 @require_safe
+@database_down_is_503
 def job_download(request: HttpRequest, job_id: Any) -> HttpResponse:
     """``GET /exports/jobs/<id>/download``: the finished file, streamed."""
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 from django.db import connections, transaction
-from django.db.models import Field
 
 from .conf import conf
 from .engine import RowPlan
@@ -61,14 +60,6 @@ _JSON_TEXT = {
 }
 
 
-def _field(plan: RowPlan, name: str) -> Field | None:
-    try:
-        field = plan.queryset.model._meta.get_field(name)
-    except Exception:
-        return None
-    return field if getattr(field, "concrete", False) and not field.is_relation else None
-
-
 def line_sql(plan: RowPlan, names: tuple[str, ...]) -> tuple[str, list[Any]] | None:
     """``SELECT cursor, line FROM (<the plan's query>)``, or None when not every field allows it."""
     connection = connections[plan.queryset.db]
@@ -81,7 +72,7 @@ def line_sql(plan: RowPlan, names: tuple[str, ...]) -> tuple[str, list[Any]] | N
         return None
     parts, params = [], []
     for index, name in enumerate(names):
-        field = _field(plan, name)
+        field = plan.column_field(name)
         template = _JSON_TEXT.get(field.get_internal_type()) if field else None
         if template is None or (field.get_internal_type() == "DateTimeField" and not _aware()):
             return None
@@ -89,7 +80,7 @@ def line_sql(plan: RowPlan, names: tuple[str, ...]) -> tuple[str, list[Any]] | N
         key = ("," if index else "{") + orjson.dumps(name).decode() + ":"
         parts.append(f"%s || COALESCE({template.format(c=column)}, 'null')")
         params.append(key)
-    cursor = _field(plan, plan.cursor)
+    cursor = plan.column_field(plan.cursor)
     if cursor is None or plan.cursor not in names:
         return None  # the trailer's cursor is read from the last line
     inner = plan.queryset

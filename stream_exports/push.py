@@ -88,6 +88,9 @@ class Listener:
         name = await channel_layer.new_channel()
         await channel_layer.group_add(group(self.key), name)
         self.subscribed = True
+        # Wake the reader once: what was written before the subscription took is read
+        # now, and the reader stops polling at the no-push pace.
+        self.event.set()
         try:
             while True:
                 await channel_layer.receive(name)

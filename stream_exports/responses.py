@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -10,11 +12,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.utils.http import content_disposition_header
 
 from .encoding import dumps
-from .streams import in_request_thread
+from .streams import CONNECTION_LOST, in_request_thread
 
 NDJSON = "application/x-ndjson; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
 EVENT_STREAM = "text/event-stream; charset=utf-8"
+
+logger = logging.getLogger(__name__)
 
 
 def is_asgi(request: HttpRequest) -> bool:
@@ -82,3 +86,20 @@ def json_response(body: Any, status: int = 200) -> HttpResponse:
     response = HttpResponse(dumps(body), status=status, content_type="application/json")
     response["Cache-Control"] = "no-cache"
     return response
+
+
+def database_down_is_503(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A view whose database is unreachable (restart, failover) answers 503 with
+    ``Retry-After`` instead of a 500 page: clients retry it."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except CONNECTION_LOST as exc:
+            logger.warning("database unavailable for %s: %s", request.path, exc)
+            response = json_error(503, "the database is unavailable; retry in a few seconds.")
+            response["Retry-After"] = "2"
+            return response
+
+    return wrapper

@@ -7,9 +7,10 @@ Choose with ``STREAM_EXPORTS["JOB_RUNNER"]``:
 - ``WorkerRunner``: nothing here; ``manage.py export_worker`` processes take
   queued jobs from the database (one machine or many).
 - ``ImmediateRunner``: runs the job before ``submit`` returns (tests, scripts).
+- ``LambdaRunner``: on AWS Lambda, an asynchronous invocation of the jobs function
+  (``JOB_LAMBDA_FUNCTION``), which runs it through ``/events`` (``lambda_events.py``).
 
-Any class with ``submit(job_id)`` will do (an AWS Lambda runner that invokes
-the function asynchronously is planned with the deploy set-up).
+Any class with ``submit(job_id)`` will do.
 """
 
 from __future__ import annotations
@@ -60,6 +61,34 @@ class WorkerRunner:
 
     def submit(self, job_id: str) -> None:
         return None
+
+
+class LambdaRunner:
+    """Invokes ``JOB_LAMBDA_FUNCTION`` asynchronously (``InvocationType="Event"``) per job.
+
+    Lambda queues the event, so ``submit`` returns in milliseconds; the job then has
+    the function's whole timeout (up to 15 minutes), not what is left of a request's.
+    """
+
+    def __init__(self, client: Any = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("lambda")
+        return self._client
+
+    def submit(self, job_id: str) -> None:
+        from .lambda_events import invocation_payload
+
+        self.client.invoke(
+            FunctionName=conf.JOB_LAMBDA_FUNCTION,
+            InvocationType="Event",
+            Payload=invocation_payload(job_id),
+        )
 
 
 def get_runner() -> Runner:

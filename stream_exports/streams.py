@@ -15,7 +15,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError, OperationalError
 
 from .encoding import encode_line, encode_rows
 from .engine import RowPlan, row_batches
@@ -26,11 +26,26 @@ logger = logging.getLogger("stream_exports")
 _END = object()
 
 
-def trailer(status: str, rows: int, last: Any, error: str | None = None) -> bytes:
-    """The last line: ``{"_stream": {"status", "rows", "last"[, "error"]}}``."""
-    body: dict[str, Any] = {"status": status, "rows": rows, "last": last}
-    if error is not None:
-        body = {"status": status, "error": error, "rows": rows, "last": last}
+#: What a lost database connection raises (restart, failover, network): it may pass.
+CONNECTION_LOST = (OperationalError, InterfaceError)
+
+
+def trailer(rows: int, last: Any) -> bytes:
+    """The last line of a whole export: ``{"_stream": {"status": "complete", ...}}``."""
+    return encode_line({"_stream": {"status": "complete", "rows": rows, "last": last}})
+
+
+def error_trailer(exc: BaseException, rows: int, last: Any) -> bytes:
+    """The last line of a failed export. ``retry`` is true when the failure is the
+    database's connection (restart, failover, network): resuming with ``after=last``
+    will get the rest once it is back."""
+    body = {
+        "status": "error",
+        "error": describe_failure(exc),
+        "retry": isinstance(exc, CONNECTION_LOST),
+        "rows": rows,
+        "last": last,
+    }
     return encode_line({"_stream": body})
 
 
@@ -61,10 +76,10 @@ def ndjson_chunks(
     except Exception as exc:
         logger.exception("%s failed after %d rows (last cursor %r)", label, rows, last)
         if with_trailer:
-            yield trailer("error", rows, last, describe_failure(exc))
+            yield error_trailer(exc, rows, last)
         return
     if with_trailer:
-        yield trailer("complete", rows, last)
+        yield trailer(rows, last)
 
 
 def encoded_batches(plan: RowPlan, names: tuple[str, ...]) -> Iterator[tuple[bytes, int, Any]]:
@@ -72,7 +87,7 @@ def encoded_batches(plan: RowPlan, names: tuple[str, ...]) -> Iterator[tuple[byt
     index = plan.cursor_index
     with closing(row_batches(plan)) as batches:
         for batch in batches:
-            yield encode_rows(names, batch), len(batch), batch[-1][index]
+            yield encode_rows(names, batch, plan.json_columns), len(batch), batch[-1][index]
 
 
 def _next_chunk(chunks: Iterator[bytes]) -> Any:

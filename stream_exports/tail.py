@@ -1,8 +1,8 @@
 """Following a job as it runs: its SSE status events, or its plain-text log.
 
 One follower (what to read and how to frame it) and two shells: ``follow``
-polls the database from a WSGI thread; ``afollow`` waits on pushes (or polls
-when nothing can push) in an ASGI event loop.
+polls the database from a WSGI thread; ``afollow`` catches up alone in an ASGI
+event loop, then takes what is new from the job's shared feed (``fanout``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from asgiref.sync import sync_to_async
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
-from . import push
+from . import fanout
 from .conf import conf
 from .encoding import dumps, escape_separators
 from .models import ExportJob, JobEvent, JobLogLine, Status
@@ -41,8 +41,16 @@ def reap_if_stale(job: ExportJob) -> bool:
     """Fail ``job`` now if it runs but its worker stopped beating; True if it did."""
     from .jobs import finish
 
-    limit = timezone.now() - timedelta(seconds=conf.JOB_STALE_AFTER)
+    now = timezone.now()
+    limit = now - timedelta(seconds=conf.JOB_STALE_AFTER)
     if job.status != Status.RUNNING or (job.heartbeat_at and job.heartbeat_at >= limit):
+        return False
+    # Many watchers may find the job stale at once: the one whose conditional update
+    # moves the heartbeat on is the reaper; the others see a fresh beat and stand by.
+    claimed = ExportJob.objects.filter(
+        pk=job.pk, status=Status.RUNNING, heartbeat_at=job.heartbeat_at
+    ).update(heartbeat_at=now)
+    if not claimed:
         return False
     since = job.heartbeat_at.isoformat() if job.heartbeat_at else "never"
     return finish(job, Status.FAILED, f"worker {job.worker} stopped (last heartbeat {since})")
@@ -52,28 +60,32 @@ def reap_if_stale(job: ExportJob) -> bool:
 MAX_FAILED_POLLS = 10
 
 
-def polled(poll):
-    """Wrap ``poll`` to give the database connection back after each read.
+#: One framed record and its number (an event's ``id``, a log line's ``seq``).
+Item = tuple[int, bytes]
+
+
+def polled(read):
+    """Wrap ``read`` to give the database connection back after each read.
 
     A follower waits far longer than it reads: holding a connection through a
     stream's life would run a database out of connections at a few hundred
     watchers (with a connection pool, closing returns it to the pool).
     """
 
-    def read_and_release(self) -> bytes:
+    def read_and_release(self) -> list[Item]:
         try:
-            frames = poll(self)
+            items = read(self)
         except DatabaseError:
             # A busy pool or a database restart: say nothing now, try again.
             self.failures += 1
             logger.warning("job %s: poll failed (%d in a row)", self.job_id, self.failures)
             if self.failures >= MAX_FAILED_POLLS:
                 raise
-            return b""
+            return []
         finally:
             connections.close_all()
         self.failures = 0
-        return frames
+        return items
 
     return read_and_release
 
@@ -93,9 +105,13 @@ class Follower:
     opening: ClassVar[bytes] = b""
     keepalive: ClassVar[bytes | None] = None
 
+    def read(self) -> list[Item]:
+        """Records written since the last read, framed; sets ``finished`` at the end."""
+        raise NotImplementedError
+
     def poll(self) -> bytes:
         """Frames written since the last poll; sets ``finished`` at the end."""
-        raise NotImplementedError
+        return b"".join(frame for _, frame in self.read())
 
     def pace(self, frames: bytes) -> bytes:
         """What to send after a poll: the opening with the first frames (one block, no
@@ -119,18 +135,17 @@ class EventFollower(Follower):
     keepalive: ClassVar[bytes | None] = KEEPALIVE
 
     @polled
-    def poll(self) -> bytes:
+    def read(self) -> list[Item]:
         job = ExportJob.objects.get(pk=self.job_id)
         reap_if_stale(job)
         events = list(JobEvent.objects.filter(job=job, seq__gt=self.seen)[:PAGE])
         if not events and job.finished:
             # Seen it all, the end too: say the end again so the client stops.
             events = list(JobEvent.objects.filter(job=job, kind="done")[:1])
-        frames = b"".join(sse_frame(e.kind, e.seq, e.data) for e in events)
         if events:
             self.seen = max(self.seen, events[-1].seq)
         self.finished = any(e.kind == "done" for e in events)
-        return frames
+        return [(e.seq, sse_frame(e.kind, e.seq, e.data)) for e in events]
 
 
 @dataclass
@@ -138,7 +153,7 @@ class LogFollower(Follower):
     """Plain text: the log so far, then each new line until the job's final line."""
 
     @polled
-    def poll(self) -> bytes:
+    def read(self) -> list[Item]:
         job = ExportJob.objects.get(pk=self.job_id)
         reap_if_stale(job)
         lines = list(JobLogLine.objects.filter(job=job, seq__gt=self.seen)[:PAGE])
@@ -146,8 +161,10 @@ class LogFollower(Follower):
             self.seen = lines[-1].seq
         # The final line is written before the job is marked finished.
         self.finished = (job.finished or not self.follow) and len(lines) < PAGE
-        text = "".join(f"{line.at:%Y-%m-%dT%H:%M:%S.%fZ} {line.message}\n" for line in lines)
-        return text.encode()
+        return [
+            (line.seq, f"{line.at:%Y-%m-%dT%H:%M:%S.%fZ} {line.message}\n".encode())
+            for line in lines
+        ]
 
 
 def follow(follower: Follower) -> Iterator[bytes]:
@@ -161,21 +178,31 @@ def follow(follower: Follower) -> Iterator[bytes]:
 
 
 async def afollow(follower: Follower) -> AsyncIterator[bytes]:
-    """ASGI shell: wake on pushes; poll anyway when nothing from elsewhere can push."""
+    """ASGI shell: catch up alone, then share the job's feed with its other streams."""
     poll = sync_to_async(follower.poll, thread_sensitive=True)
-    async with push.Listener(follower.job_id) as listener:
+    while True:
+        if chunk := follower.pace(await poll()):
+            yield chunk
+        if follower.finished:
+            return
+        if follower.follow:
+            break
+    async with fanout.joined(follower) as feed:
         while True:
-            if chunk := follower.pace(await poll()):
+            version = feed.version
+            if follower.seen < feed.base:
+                # Behind where the feed began (a long backlog): catch up alone.
+                chunk = follower.pace(await poll())
+                version = -1  # poll again without waiting for the feed
+            else:
+                follower.seen, frames = feed.since(follower.seen)
+                chunk = follower.pace(frames)
+                follower.finished = feed.finished_for(follower.seen)
+            if chunk:
                 yield chunk
             if follower.finished:
                 return
-            # Pushed: poll rarely, but often enough to notice a dead worker in time.
-            wait = (
-                min(conf.HEARTBEAT, conf.JOB_STALE_AFTER / 2)
-                if listener.pushed
-                else conf.POLL_INTERVAL
-            )
+            wait = conf.HEARTBEAT
             if follower.keepalive:
-                until_keepalive = conf.HEARTBEAT - (time.monotonic() - follower.quiet_since)
-                wait = max(0.01, min(wait, until_keepalive))
-            await listener.wait(wait)
+                wait = conf.HEARTBEAT - (time.monotonic() - follower.quiet_since)
+            await feed.wait(version, max(0.01, wait))

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_safe
 from .access import AccessDenied, request_user
 from .datasets import Dataset, registry
 from .params import ParamError, parse_export_query
-from .responses import NDJSON, StreamResponse, json_error
+from .responses import NDJSON, StreamResponse, database_down_is_503, json_error
 from .streams import ndjson_chunks
 
 
@@ -59,6 +59,7 @@ def health(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+@database_down_is_503
 def dataset_list(request: HttpRequest) -> HttpResponse:
     """``GET /exports/``: the datasets the caller may export."""
     try:
@@ -82,6 +83,7 @@ def find_dataset(request: HttpRequest, name: str) -> tuple[Dataset, Any]:
 
 
 @require_safe
+@database_down_is_503
 def export_ndjson(request: HttpRequest, name: str) -> HttpResponse:
     """``GET /exports/<name>.ndjson``: the dataset as NDJSON, streamed, with a trailer."""
     try:

@@ -63,6 +63,31 @@ def world(django_db_setup: None, django_db_blocker: Any) -> dict[str, Any]:
         }
 
 
+@pytest.fixture(scope="module")
+def staff_session(django_db_blocker, world):
+    """A test client signed in as "staff" (one login per module)."""
+    from django.test import Client
+
+    with django_db_blocker.unblock():
+        client = Client()
+        client.force_login(world["users"]["staff"])
+        return client
+
+
+@pytest.fixture
+def committed_jobs(world, django_db_blocker, settings, tmp_path):
+    """Autocommit, like production: a job's progress thread writes on its own connection
+    and must see the job (a test transaction would hide it). Jobs are removed after;
+    their files go to ``tmp_path``. Jobs stay queued unless a test picks a runner."""
+    from stream_exports.models import ExportJob
+
+    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.runners.WorkerRunner"}
+    settings.MEDIA_ROOT = tmp_path
+    with django_db_blocker.unblock():
+        yield
+        ExportJob.objects.all().delete()
+
+
 @pytest.fixture
 def fails_after_first_batch(monkeypatch) -> None:
     """The ORM path reads one batch, then fails ("disk on fire")."""

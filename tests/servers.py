@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,22 +58,34 @@ class Server:
 
     def worker(self) -> psutil.Process:
         """The process that runs the app (gunicorn's worker, else the server itself)."""
-        proc = psutil.Process(self.process.pid)
-        children = proc.children()
-        return children[0] if self.kind == "gunicorn" and children else proc
+        return app_process(self.kind, self.process)
 
     def peak_rss(self) -> int:
         """The worker's peak resident memory so far (VmHWM), in bytes."""
-        for line in Path(f"/proc/{self.worker().pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmHWM")
+        return peak_rss(self.worker())
+
+
+def app_process(kind: str, process: subprocess.Popen) -> psutil.Process:
+    """The process that serves requests: gunicorn's worker (the master's child), else itself."""
+    server = psutil.Process(process.pid)
+    children = server.children()
+    return children[0] if kind == "gunicorn" and children else server
+
+
+def peak_rss(process: psutil.Process) -> int:
+    """``process``'s peak resident memory so far (``VmHWM``), in bytes."""
+    status = Path(f"/proc/{process.pid}/status").read_text()
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmHWM in /proc/{process.pid}/status")
 
 
 @contextmanager
 def run_process(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    """Run ``command`` from the checkout with ``env`` (over os.environ) until the block ends."""
-    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", **env}
+    """Run ``command`` from the checkout with ``env`` (over os.environ, whose settings
+    module is kept: the tests', or the bench's) until the block ends."""
+    full_env = {"DJANGO_SETTINGS_MODULE": "tests.settings", **os.environ, **env}
     with log.open("ab") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=out, stderr=out)
     try:
@@ -111,3 +124,50 @@ def run_server(kind: str, env: dict[str, str], tmp: Path) -> Iterator[Server]:
                     raise RuntimeError(f"{kind} did not start: {log.read_text()[-2000:]}") from None
                 time.sleep(0.1)
         yield Server(kind, f"http://127.0.0.1:{port}", process, log)
+
+
+@dataclass
+class Reply:
+    """One canned HTTP answer; ``delay`` seconds pass before it is sent, all at once."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] | None = None
+    delay: float = 0.0
+
+
+@contextmanager
+def scripted_server(*replies: Reply) -> Iterator[tuple[str, list[str]]]:
+    """A loopback server answering each request with the next reply (the last repeats);
+    yields its base URL and the list of request paths it received."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    paths: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            paths.append(self.path)
+            reply = replies[min(len(paths), len(replies)) - 1]
+            time.sleep(reply.delay)
+            self.send_response(reply.status)
+            headers = {
+                "Content-Type": "application/x-ndjson; charset=utf-8",
+                **(reply.headers or {}),
+            }
+            headers["Content-Length"] = str(len(reply.body))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(reply.body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", paths
+    finally:
+        server.shutdown()
+        server.server_close()

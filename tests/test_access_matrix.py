@@ -44,6 +44,8 @@ EXPECTED = {
     "GET /exports/jobs/{id}/download": (401, 404, 404, 200, 200),
     "POST /exports/jobs/{id}/cancel": (401, 404, 404, 409, 409),
     "GET /admin/stream_exports/exportjob/{id}/change/": (302, 302, 404, 200, 200),
+    # Lambda Web Adapter's pass-through path: never reachable as a web request.
+    "POST /events": (403, 403, 403, 403, 403),
 }
 
 
@@ -59,7 +61,7 @@ def test_access_matrix(world, job, settings, endpoint, caller):
     response.close()  # streams count against the caps until closed
     expected = EXPECTED[endpoint][CALLERS.index(caller)]
     assert response.status_code == expected, response.content[:200]
-    if response.status_code >= 400 and path.startswith("/exports/"):
+    if response.status_code >= 400 and not path.startswith("/admin/"):
         assert response.json()["error"]
     if response.status_code == 200 and endpoint == "GET /exports/":
         visible = [d["name"] for d in response.json()]

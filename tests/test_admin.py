@@ -16,12 +16,8 @@ CHANGELIST = "/admin/demo/order/"
 
 
 @pytest.fixture(autouse=True)
-def committed(world, django_db_blocker, settings, tmp_path):
+def immediate(committed_jobs, settings):
     settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.runners.ImmediateRunner"}
-    settings.MEDIA_ROOT = tmp_path
-    with django_db_blocker.unblock():
-        yield
-        ExportJob.objects.all().delete()
 
 
 def client_for(world: dict[str, Any], user: str) -> Client:

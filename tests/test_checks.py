@@ -36,6 +36,14 @@ def test_unknown_or_bad_settings_are_errors(settings):
     assert "HEARTBEAT" in messages[2].msg
 
 
+def test_the_lambda_runner_needs_a_function(settings):
+    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.runners.LambdaRunner"}
+    (message,) = checks.check_settings()
+    assert "JOB_LAMBDA_FUNCTION is empty" in message.msg
+    settings.STREAM_EXPORTS["JOB_LAMBDA_FUNCTION"] = "jobs"
+    assert checks.check_settings() == []
+
+
 def test_the_demo_settings_pass_every_check():
     assert checks.check_settings() == []
     assert checks.check_gzip() == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import socket
 import subprocess
@@ -25,6 +26,8 @@ from stream_exports.client import (
     tail_log,
     with_params,
 )
+
+from .servers import Reply, scripted_server
 
 pytestmark = pytest.mark.servers
 
@@ -168,19 +171,65 @@ def test_the_start_command_runs_a_job_and_downloads_it(server, world, tmp_path: 
     assert len(out.read_bytes().splitlines()) == 1000
 
 
-def test_an_error_trailer_raises(server, world):
+def test_a_dropped_database_connection_is_resumed_and_every_row_comes_once(server, world):
     if not world["db_url"].startswith("postgres"):
-        pytest.skip("the database is killed mid-export with pg_terminate_backend")
+        pytest.skip("the database connection is killed with pg_terminate_backend")
     import psycopg
 
     from .test_servers import busy_backends
 
     url = server.url + sign_url("/exports/orders.ndjson", world["users"]["staff"], {})
-    records = iter_records(url, timeouts=Timeouts(between_lines=30))
-    next(records)
-    (pid, _, _), *_ = busy_backends(world)
-    with psycopg.connect(world["db_url"]) as conn:
-        conn.execute("SELECT pg_terminate_backend(%s)", [pid])
-    with pytest.raises(ExportFailed, match="database error"):
-        for _ in records:
-            pass
+    download = Download(url, timeouts=Timeouts(between_lines=30))
+    ids = []
+    for _, record in download.lines():
+        ids.append(record["id"])
+        if len(ids) == 1:
+            (pid, _, _), *_ = busy_backends(world)
+            with psycopg.connect(world["db_url"]) as conn:
+                conn.execute("SELECT pg_terminate_backend(%s)", [pid])
+    assert ids == list(range(1, world["rows"] + 1))
+    assert download.resumes == 1
+
+
+def lines(*records: dict) -> bytes:
+    return b"".join(json.dumps(record).encode() + b"\n" for record in records)
+
+
+def test_an_error_trailer_that_is_not_transient_raises():
+    trailer = {"status": "error", "error": "export failed (server error)", "retry": False}
+    body = lines({"id": 1}, {"_stream": {**trailer, "rows": 1, "last": 1}})
+    with (
+        scripted_server(Reply(200, body)) as (base, paths),
+        pytest.raises(ExportFailed, match="server error"),
+    ):
+        list(iter_records(f"{base}/exports/orders.ndjson", backoff=0))
+    assert len(paths) == 1
+
+
+def test_a_transient_error_trailer_and_a_503_are_retried_from_the_last_row():
+    database_gone = {"status": "error", "error": "database error", "retry": True}
+    replies = (
+        Reply(
+            200, lines({"id": 1}, {"id": 2}, {"_stream": {**database_gone, "rows": 2, "last": 2}})
+        ),
+        Reply(503, b'{"error": "the database is unavailable"}', {"Retry-After": "2"}),
+        Reply(200, lines({"id": 3}, {"_stream": {"status": "complete", "rows": 1, "last": 3}})),
+    )
+    with scripted_server(*replies) as (base, paths):
+        download = Download(f"{base}/exports/orders.ndjson?sig=s", backoff=0)
+        assert [record["id"] for _, record in download.lines()] == [1, 2, 3]
+    assert paths == [
+        "/exports/orders.ndjson?sig=s",
+        "/exports/orders.ndjson?sig=s&after=2",
+        "/exports/orders.ndjson?sig=s&after=2",
+    ]
+    assert download.resumes == 2
+
+
+def test_a_refusal_that_is_not_transient_is_not_retried():
+    with (
+        scripted_server(Reply(403, b'{"error": "signature expired"}')) as (base, paths),
+        pytest.raises(Refused, match="HTTP 403: signature expired"),
+    ):
+        list(iter_records(f"{base}/x.ndjson", backoff=0))
+    assert len(paths) == 1

@@ -9,16 +9,28 @@ import re
 import subprocess
 import sys
 import time
+import venv
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+from unittest.mock import ANY
 
+import boto3
 import pytest
 import requests
 import yaml
+from botocore.stub import Stubber
 
+from deploy import package
+from deploy.__main__ import main as deploy_main
+from deploy.streaming import enable_streaming
 from stream_exports.access import sign_url
 
 from .conftest import server_env
-from .servers import ROOT, free_port, run_process
+from .servers import ROOT, Reply, free_port, run_process, scripted_server
 
 TEMPLATE = ROOT / "deploy" / "template.yaml"
 STREAMING_URI = "/2021-11-15/functions/${AppFunction.Arn}/response-streaming-invocations"
@@ -52,22 +64,32 @@ def test_template_passes_cfn_lint():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_sam_transform_streams_every_method(monkeypatch):
+def sam_transform() -> dict:
+    """The template as CloudFormation sees it after the SAM transform (run locally)."""
     from samtranslator.translator.transform import transform
-
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")  # the translator wants one
 
     class Policies:
         def load(self):
             return {}
 
     template = yaml.load(TEMPLATE.read_text(), Loader=cfn_loader())
-    # As after packaging: the code is in S3.
-    template["Resources"]["AppFunction"]["Properties"]["CodeUri"] = "s3://bucket/lambda.zip"
-    parameters = {"DatabaseUrlSecret": "db", "SecretKeySecret": "key"}
-    output = transform(template, parameters, Policies())
-    resources = output["Resources"]
-    methods = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Method"]
+    parameters = {
+        "CodeBucket": "bucket",
+        "CodeKey": "lambda.zip",
+        "DatabaseUrlSecret": "db",
+        "SecretKeySecret": "key",
+    }
+    return transform(template, parameters, Policies())["Resources"]
+
+
+def of_type(resources: dict, kind: str) -> dict:
+    return {name: r for name, r in resources.items() if r["Type"] == kind}
+
+
+def test_sam_transform_streams_every_method(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")  # the translator wants one
+    resources = sam_transform()
+    methods = of_type(resources, "AWS::ApiGateway::Method").values()
     assert len(methods) == 2  # the root and {proxy+}
     for method in methods:
         integration = method["Properties"]["Integration"]
@@ -75,16 +97,38 @@ def test_sam_transform_streams_every_method(monkeypatch):
         assert integration["ResponseTransferMode"] == "STREAM"
         assert integration["TimeoutInMillis"] == 900000
         assert STREAMING_URI in integration["Uri"]["Fn::Sub"]
-    (api,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    (api,) = of_type(resources, "AWS::ApiGateway::RestApi").values()
     assert api["Properties"]["EndpointConfiguration"]["Types"] == ["REGIONAL"]
-    (function,) = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
-    env = function["Properties"]["Environment"]["Variables"]
-    assert env["AWS_LWA_INVOKE_MODE"] == "response_stream"
-    assert env["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
-    assert function["Properties"]["Timeout"] == {"Ref": "TimeoutSeconds"}
-    (permission,) = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
+    (permission,) = of_type(resources, "AWS::Lambda::Permission").values()
     assert permission["Properties"]["Action"] == "lambda:InvokeFunction"
-    assert "753240598075" in json.dumps(function["Properties"]["Layers"])
+    assert permission["Properties"]["FunctionName"] == {"Fn::GetAtt": ["AppFunction", "Arn"]}
+
+
+def test_the_app_streams_and_jobs_run_in_a_buffered_function(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    resources = sam_transform()
+    functions = of_type(resources, "AWS::Lambda::Function")
+    assert set(functions) == {"AppFunction", "JobsFunction"}
+    env = {name: f["Properties"]["Environment"]["Variables"] for name, f in functions.items()}
+    assert env["AppFunction"]["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    assert env["JobsFunction"]["AWS_LWA_INVOKE_MODE"] == "buffered"
+    runner = env["AppFunction"]["STREAM_EXPORTS"]["Fn::Sub"]
+    assert '"JOB_RUNNER": "stream_exports.runners.LambdaRunner"' in runner
+    assert '"JOB_LAMBDA_FUNCTION": "${JobsFunction}"' in runner
+    for name, function in functions.items():
+        props = function["Properties"]
+        assert env[name]["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+        assert env[name]["AWS_LWA_PASS_THROUGH_PATH"] == "/events"
+        assert env[name]["EXPORTS_BUCKET"] == {"Ref": "ExportsBucket"}
+        assert props["Handler"] == "deploy/run.sh"
+        assert props["Timeout"] == {"Ref": "TimeoutSeconds"}
+        assert props["Code"] == {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}}
+        assert "753240598075" in json.dumps(props["Layers"])
+    # Only the app may invoke the jobs function; it reads what the jobs function writes.
+    policies = json.dumps(of_type(resources, "AWS::IAM::Role")["AppFunctionRole"])
+    assert "lambda:InvokeFunction" in policies and "JobsFunction" in policies
+    (config,) = of_type(resources, "AWS::Lambda::EventInvokeConfig").values()
+    assert config["Properties"]["MaximumRetryAttempts"] == 0
 
 
 def test_no_account_id_in_deploy():
@@ -95,102 +139,223 @@ def test_no_account_id_in_deploy():
     assert set(re.findall(r"\b\d{12}\b", TEMPLATE.read_text())) == {"753240598075"}
 
 
-@pytest.mark.servers
-def test_run_sh_serves_a_streaming_export_as_the_adapter_starts_it(world, tmp_path):
+@contextmanager
+def as_the_adapter_starts_it(task_root: Path, env: dict[str, str], log: Path) -> Iterator[str]:
+    """Run ``deploy/run.sh`` from ``task_root`` with the adapter's environment; wait for
+    the readiness check as the adapter does; yield the base URL."""
     port = free_port()
-    env = {
-        **server_env(world),
-        "AWS_LWA_PORT": str(port),
-        "LAMBDA_TASK_ROOT": str(ROOT),
-        # Lambda's python has the packaged dependencies; here, the test's interpreter.
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-    }
-    with run_process(["sh", str(ROOT / "deploy" / "run.sh")], env, tmp_path / "run.log"):
+    env = {**env, "AWS_LWA_PORT": str(port), "LAMBDA_TASK_ROOT": str(task_root)}
+    with run_process(["sh", str(task_root / "deploy" / "run.sh")], env, log):
         deadline = time.monotonic() + 30
-        while True:  # the adapter's readiness check
+        while True:
             try:
                 if requests.get(f"http://127.0.0.1:{port}/exports/health", timeout=1).ok:
                     break
             except requests.ConnectionError:
                 pass
-            assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()
+            assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
-        url = f"http://127.0.0.1:{port}" + sign_url(
-            "/exports/orders.ndjson", world["users"]["staff"], {}
-        )
-        started, arrivals = time.perf_counter(), []
-        with requests.get(url, stream=True, timeout=60) as response:
-            assert "Content-Length" not in response.headers
-            lines = []
-            for line in response.iter_lines(chunk_size=65536):
-                lines.append(line)
-                arrivals.append(time.perf_counter() - started)
+        yield f"http://127.0.0.1:{port}"
+
+
+def streamed_lines(url: str) -> tuple[list[bytes], list[float]]:
+    """The lines of an export and when each arrived."""
+    started, arrivals, lines = time.perf_counter(), [], []
+    with requests.get(url, stream=True, timeout=60) as response:
+        assert response.status_code == 200, response.text
+        assert "Content-Length" not in response.headers
+        for line in response.iter_lines(chunk_size=65536):
+            lines.append(line)
+            arrivals.append(time.perf_counter() - started)
+    return lines, arrivals
+
+
+@pytest.mark.servers
+def test_run_sh_serves_a_streaming_export_as_the_adapter_starts_it(world, tmp_path, capsys):
+    # Lambda's python has the packaged dependencies; here, the test's interpreter.
+    env = {**server_env(world), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    with as_the_adapter_starts_it(ROOT, env, tmp_path / "run.log") as base:
+        path = sign_url("/exports/orders.ndjson", world["users"]["staff"], {})
+        lines, arrivals = streamed_lines(base + path)
+        assert deploy_main(["verify", base + path]) == 0
     assert json.loads(lines[-1])["_stream"]["status"] == "complete"
     assert arrivals[0] < arrivals[-1] / 5
+    assert "OK: streamed" in capsys.readouterr().out
 
 
-def test_enable_streaming_updates_every_lambda_route_then_deploys():
-    import boto3
-    from botocore.stub import Stubber
+FN = "arn:aws:lambda:eu-west-1:000000000000:function:app"  # (a stub's, not an account's)
+OLD_URI = f"arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/{FN}/invocations"
+NEW_URI = (
+    f"arn:aws:apigateway:eu-west-1:lambda:path/2021-11-15/functions/{FN}"
+    "/response-streaming-invocations"
+)
 
-    from deploy.streaming import enable_streaming
 
-    client = boto3.client(
-        "apigateway", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
+DEPLOYMENT_DESCRIPTION = "stream_exports: STREAM integrations"
+
+
+def aws_client(service: str) -> Any:
+    """A boto3 client with the real service model and fake credentials (for Stubber)."""
+    return boto3.client(
+        service, region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
     )
-    fn = "arn:aws:lambda:eu-west-1:000000000000:function:app"  # (a stub's, not an account's)
-    old = f"arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/{fn}/invocations"
-    new = (
-        f"arn:aws:apigateway:eu-west-1:lambda:path/2021-11-15/functions/{fn}"
-        "/response-streaming-invocations"
-    )
-    stub = Stubber(client)
-    stub.add_response(
-        "get_resources",
-        {
-            "items": [
-                {"id": "root", "path": "/", "resourceMethods": {"ANY": {}}},
-                {"id": "prx", "path": "/{proxy+}", "resourceMethods": {"ANY": {}}},
-                {"id": "mock", "path": "/mock", "resourceMethods": {"GET": {}}},
-            ]
-        },
-        {"restApiId": "api1"},
-    )
+
+
+def expect_enable_streaming(stub: Stubber, api: str, uri: str) -> None:
+    """The calls enable_streaming makes on an API with two Lambda routes and a mock."""
+    resources = [
+        {"id": "root", "path": "/", "resourceMethods": {"ANY": {}}},
+        {"id": "prx", "path": "/{proxy+}", "resourceMethods": {"ANY": {}}},
+        {"id": "mock", "path": "/mock", "resourceMethods": {"GET": {}}},
+    ]
+    stub.add_response("get_resources", {"items": resources}, {"restApiId": api})
     for resource in ("root", "prx"):
-        stub.add_response(
-            "get_integration",
-            {"type": "AWS_PROXY", "uri": old},
-            {"restApiId": "api1", "resourceId": resource, "httpMethod": "ANY"},
-        )
-        stub.add_response(
-            "update_integration",
-            {},
-            {
-                "restApiId": "api1",
-                "resourceId": resource,
-                "httpMethod": "ANY",
-                "patchOperations": [
-                    {"op": "replace", "path": "/uri", "value": new},
-                    {"op": "replace", "path": "/responseTransferMode", "value": "STREAM"},
-                    {"op": "replace", "path": "/timeoutInMillis", "value": "900000"},
-                ],
-            },
-        )
-    stub.add_response(
-        "get_integration",
-        {"type": "MOCK"},
-        {"restApiId": "api1", "resourceId": "mock", "httpMethod": "GET"},
-    )
+        where = {"restApiId": api, "resourceId": resource, "httpMethod": "ANY"}
+        stub.add_response("get_integration", {"type": "AWS_PROXY", "uri": uri}, where)
+        patch = [
+            {"op": "replace", "path": "/uri", "value": NEW_URI},
+            {"op": "replace", "path": "/responseTransferMode", "value": "STREAM"},
+            {"op": "replace", "path": "/timeoutInMillis", "value": "900000"},
+        ]
+        stub.add_response("update_integration", {}, {**where, "patchOperations": patch})
+    where = {"restApiId": api, "resourceId": "mock", "httpMethod": "GET"}
+    stub.add_response("get_integration", {"type": "MOCK"}, where)
     stub.add_response(
         "create_deployment",
         {"id": "dep1"},
         {
-            "restApiId": "api1",
+            "restApiId": api,
             "stageName": "prod",
             "description": "stream_exports: STREAM integrations",
         },
     )
-    with stub:
+
+
+def test_enable_streaming_updates_every_lambda_route_then_deploys():
+    client = aws_client("apigateway")
+    with Stubber(client) as stub:
+        expect_enable_streaming(stub, "api1", OLD_URI)
         changed = enable_streaming(client, "api1", "prod")
-    stub.assert_no_pending_responses()
+        stub.assert_no_pending_responses()
     assert changed == ["ANY /", "ANY /{proxy+}"]
+
+
+def stack(status: str, outputs: list | None = None) -> dict:
+    found = {"StackName": "se", "CreationTime": datetime(2026, 1, 1), "StackStatus": status}
+    return {"Stacks": [{**found, "Outputs": outputs or []}]}
+
+
+def test_up_uploads_creates_the_stack_then_deploys_the_api_again(tmp_path):
+    from deploy.stack import deploy
+
+    package = tmp_path / "lambda-0123456789abcdef.zip"
+    package.write_bytes(b"PK zip")
+    clients = {name: aws_client(name) for name in ("s3", "cloudformation", "apigateway")}
+    stubs = {name: Stubber(client) for name, client in clients.items()}
+    key = "stream_exports/lambda-0123456789abcdef.zip"
+    stubs["s3"].add_response("put_object", {}, {"Bucket": "code", "Key": key, "Body": ANY})
+    cfn = stubs["cloudformation"]
+    cfn.add_client_error(
+        "describe_stacks", "ValidationError", "Stack with id se does not exist", 400
+    )
+    parameters = {
+        "CodeBucket": "code",
+        "CodeKey": key,
+        "DatabaseUrlSecret": "db",
+        "SecretKeySecret": "key",
+    }
+    cfn.add_response(
+        "create_change_set",
+        {"Id": "cs1", "StackId": "se"},
+        {
+            "StackName": "se",
+            "ChangeSetName": ANY,
+            "ChangeSetType": "CREATE",
+            "TemplateBody": TEMPLATE.read_text(),
+            "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+        },
+    )
+    cfn.add_response("describe_change_set", {"Status": "CREATE_COMPLETE"})
+    cfn.add_response("execute_change_set", {}, {"StackName": "se", "ChangeSetName": ANY})
+    cfn.add_response("describe_stacks", stack("CREATE_COMPLETE"), {"StackName": "se"})
+    outputs = [
+        {"OutputKey": "ApiId", "OutputValue": "api1"},
+        {"OutputKey": "StageName", "OutputValue": "prod"},
+        {"OutputKey": "ApiUrl", "OutputValue": "https://api1.example/prod/"},
+    ]
+    cfn.add_response("describe_stacks", stack("CREATE_COMPLETE", outputs), {"StackName": "se"})
+    # The routes already stream (the template says so); the API is deployed again anyway.
+    expect_enable_streaming(stubs["apigateway"], "api1", NEW_URI)
+    for stub in stubs.values():
+        stub.activate()
+    found = deploy(
+        clients, package, "se", "code", {"DatabaseUrlSecret": "db", "SecretKeySecret": "key"}
+    )
+    for stub in stubs.values():
+        stub.assert_no_pending_responses()
+    assert found["ApiUrl"] == "https://api1.example/prod/"
+
+
+def test_an_unchanged_stack_is_not_executed_but_the_api_is_still_redeployed(tmp_path):
+    from deploy.stack import apply_change_set
+
+    client = aws_client("cloudformation")
+    with Stubber(client) as cfn:
+        cfn.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": "se"})
+        cfn.add_response("create_change_set", {"Id": "cs1"})
+        unchanged = {
+            "Status": "FAILED",
+            "StatusReason": "The submitted information didn't contain changes.",
+        }
+        cfn.add_response("describe_change_set", unchanged)  # the waiter's poll
+        cfn.add_response("describe_change_set", unchanged)  # the reason, read again
+        cfn.add_response("delete_change_set", {}, {"StackName": "se", "ChangeSetName": ANY})
+        assert apply_change_set(client, "se", {}) is False
+        cfn.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"id": 1}\n{"_stream": {"status": "complete", "rows": 1}}\n', "one burst"),
+        (b'{"id": 1}\n{"id": 2}\n', "no trailer"),
+        (b'{"id": 1}\n{"_stream": {"status": "error", "error": "db gone"}}\n', "'error'"),
+    ],
+)
+def test_verify_fails_a_buffered_or_cut_body(body, says, capsys):
+    # Like a buffered API Gateway route: the whole body at once, at the end.
+    with scripted_server(Reply(200, body, delay=0.5)) as (base, _):
+        assert deploy_main(["verify", f"{base}/exports/orders.ndjson"]) == 1
+    assert says in capsys.readouterr().err
+
+
+@pytest.mark.servers
+def test_the_package_runs_on_a_bare_python_as_lambda_would(world, tmp_path):
+    built = package.build(tmp_path / "build")
+    task_root = tmp_path / "task"
+    with zipfile.ZipFile(built) as archive:
+        assert archive.getinfo("deploy/run.sh").external_attr >> 16 == 0o100755
+        names = set(archive.namelist())
+        archive.extractall(task_root)
+    assert {"manage.py", "project/settings.py", "stream_exports/views.py"} <= names
+    assert any(n.startswith("psycopg_binary/") and "x86_64-linux-gnu.so" in n for n in names)
+    assert not any(n.startswith(("tests/", ".venv/", "bench/")) for n in names)
+    # Lambda's python3.11 has no site-packages of ours: a venv without packages stands in.
+    bare = tmp_path / "bare"
+    venv.create(bare, with_pip=False)
+    env = {
+        **server_env(world),
+        "PATH": f"{bare / 'bin'}:{os.environ['PATH']}",
+        "PYTHONPATH": "",
+        "DJANGO_SETTINGS_MODULE": "project.settings",  # as the template leaves it
+        "DJANGO_SERVE_STATIC": "1",
+    }
+    with as_the_adapter_starts_it(task_root, env, tmp_path / "run.log") as base:
+        path = sign_url("/exports/orders.ndjson", world["users"]["staff"], {"limit": "50000"})
+        lines, _ = streamed_lines(base + path)
+        # The live job page's script, served with DEBUG off (WhiteNoise).
+        script = requests.get(f"{base}/static/stream_exports/job.js", timeout=10)
+        assert script.status_code == 200 and "EventSource" in script.text
+    assert len(lines) == 50001
+    assert json.loads(lines[-1])["_stream"]["status"] == "complete"

@@ -66,3 +66,24 @@ def test_extra_values_beyond_the_names_are_left_out():
 
 def test_no_rows_no_bytes():
     assert encoding.encode_rows(["a"], []) == b""
+
+
+JSON_TEXT = '{"b": [1, 2.50, null], "a": "é \u2028"}'  # as a database writes it
+
+
+@pytest.mark.parametrize("with_orjson", [True, False])
+def test_json_text_is_embedded_as_the_database_wrote_it(monkeypatch, with_orjson):
+    if not with_orjson:
+        monkeypatch.setattr(encoding, "orjson", None)
+    data = encoding.encode_rows(["id", "data"], [(1, JSON_TEXT), (2, None)], {"data"})
+    first, second = data.decode().splitlines()
+    assert json.loads(first) == {"id": 1, "data": json.loads(JSON_TEXT)}
+    assert json.loads(second) == {"id": 2, "data": None}
+    assert "\u2028" not in data.decode(), "a raw separator inside the JSON text is escaped"
+    if with_orjson:  # no decode and encode again: spacing, key order and 2.50 stay
+        assert first == '{"id":1,"data":' + JSON_TEXT.replace("\u2028", "\\u2028") + "}"
+
+
+def test_json_text_beside_a_value_orjson_cannot_encode_falls_back():
+    data = encoding.encode_rows(["big", "data"], [(2**70, JSON_TEXT)], {"data"})
+    assert json.loads(data) == {"big": 2**70, "data": json.loads(JSON_TEXT)}

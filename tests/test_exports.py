@@ -223,6 +223,7 @@ def test_failure_after_the_first_byte_ends_with_an_error_trailer(
         "_stream": {
             "status": "error",
             "error": "export failed (server error, RuntimeError); the server log has the cause",
+            "retry": False,  # not the database's connection: resuming would fail again
             "rows": 2000,
             "last": 2000,
         }
@@ -241,3 +242,19 @@ async def test_asgi_requests_get_an_async_stream(signed):
 
 def test_wsgi_requests_get_a_sync_stream(signed):
     assert not get(signed, {"limit": 1}).is_async
+
+
+@pytest.mark.parametrize("error", ["OperationalError", "InterfaceError"])
+def test_an_unreachable_database_is_503_with_retry_after(signed, monkeypatch, error):
+    from django import db
+
+    from stream_exports import views
+
+    def down(*args: Any) -> Any:
+        raise getattr(db, error)("connection refused")
+
+    monkeypatch.setattr(views, "find_dataset", down)
+    response = get(signed)
+    assert response.status_code == 503
+    assert response["Retry-After"] == "2"
+    assert "database is unavailable" in response.json()["error"]

@@ -6,7 +6,6 @@ import json
 from urllib.parse import urlencode
 
 import pytest
-from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,14 +34,6 @@ VALUES = st.one_of(
 QUERIES = st.lists(st.tuples(st.sampled_from(NAMES) | st.text(max_size=10), VALUES), max_size=6)
 
 
-@pytest.fixture(scope="module")
-def client(django_db_blocker, world) -> Client:
-    with django_db_blocker.unblock():
-        client = Client()
-        client.force_login(world["users"]["staff"])
-        return client
-
-
 def check(response) -> None:
     assert response.status_code in (200, 400, 403), response.status_code
     if response.status_code == 200:
@@ -60,18 +51,18 @@ def check(response) -> None:
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(query=QUERIES)
-def test_no_query_string_makes_an_export_fail(client, query):
+def test_no_query_string_makes_an_export_fail(staff_session, query):
     pairs = [(name, value) for name, value in query if name != "limit"] + [("limit", "3")]
-    check(client.get("/exports/orders.ndjson?" + urlencode(pairs)))
+    check(staff_session.get("/exports/orders.ndjson?" + urlencode(pairs)))
 
 
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(query=QUERIES)
-def test_no_query_string_makes_starting_a_job_fail(client, query, settings):
+def test_no_query_string_makes_starting_a_job_fail(staff_session, query, settings):
     settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.runners.WorkerRunner"}
-    response = client.post("/exports/orders/jobs?" + urlencode(query))
+    response = staff_session.post("/exports/orders/jobs?" + urlencode(query))
     assert response.status_code in (202, 400, 403), response.status_code
     if response.status_code == 400:
         assert response.json()["error"].startswith(f"{response.json()['param']}: ")
@@ -81,6 +72,6 @@ def test_no_query_string_makes_starting_a_job_fail(client, query, settings):
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(path=st.text(min_size=1, max_size=30))
-def test_no_path_under_exports_is_a_server_error(client, path):
-    response = client.get("/exports/" + path.replace("\x00", ""))
+def test_no_path_under_exports_is_a_server_error(staff_session, path):
+    response = staff_session.get("/exports/" + path.replace("\x00", ""))
     assert response.status_code < 500

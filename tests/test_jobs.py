@@ -24,15 +24,7 @@ IMMEDIATE = {
 QUEUE_ONLY = {"JOB_RUNNER": "stream_exports.runners.WorkerRunner"}
 
 
-@pytest.fixture(autouse=True)
-def committed(world, django_db_blocker, settings, tmp_path):
-    """Autocommit, like production: a job's progress thread writes on its own connection
-    and must see the job (a test transaction would hide it). Jobs are removed after."""
-    settings.STREAM_EXPORTS = QUEUE_ONLY
-    settings.MEDIA_ROOT = tmp_path
-    with django_db_blocker.unblock():
-        yield
-        ExportJob.objects.all().delete()
+pytestmark = pytest.mark.usefixtures("committed_jobs")
 
 
 def start(world: dict[str, Any], params: dict[str, Any] | None = None, user: str = "staff"):
@@ -186,8 +178,9 @@ def test_tampered_job_link_is_403(world):
     link = start(world, {"limit": 1}).json()["links"]["events"]
     assert get(link[:-2] + "xx").status_code == 403
     other = start(world, {"limit": 2}).json()["id"]
-    moved = f"/exports/jobs/{other}/events?" + link.split("?", 1)[1]
-    assert get(moved).json() == {"error": "signed URL was made for another path."}
+    query = link.split("?", 1)[1]
+    for moved in (f"/exports/jobs/{other}/events?", link.split("/events")[0] + "/download?"):
+        assert get(moved + query).json() == {"error": "signed URL was made for another path."}
 
 
 def test_session_posts_need_the_csrf_token(world):
@@ -268,3 +261,32 @@ def test_a_full_disk_fails_the_job_and_serves_no_half_file(world, settings, monk
     assert "No space left on device" in text(get(body["links"]["log"])).splitlines()[-1]
     assert get(body["links"]["download"]).status_code == 409
     assert not ExportJob.objects.get(pk=body["id"]).file
+
+
+def test_many_watchers_reaping_one_stale_job_fail_it_once(world):
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from stream_exports.datasets import registry
+    from stream_exports.tail import reap_if_stale
+
+    job = jobs.create_job(registry.get("orders"), {}, world["users"]["staff"])
+    long_ago = timezone.now() - timedelta(minutes=5)
+    ExportJob.objects.filter(pk=job.pk).update(status="running", heartbeat_at=long_ago)
+
+    def watcher(_: int) -> bool:
+        try:
+            return reap_if_stale(ExportJob.objects.get(pk=job.pk))
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(12) as pool:
+        reaped = list(pool.map(watcher, range(12)))
+    assert reaped.count(True) == 1
+    failed = JobLogLine.objects.filter(job=job, message__contains="failed: ")
+    assert failed.count() == 1
+    assert JobEvent.objects.filter(job=job, kind="done").count() == 1
+    assert ExportJob.objects.get(pk=job.pk).status == "failed"

@@ -155,5 +155,6 @@ def test_database_failure_mid_stream_ends_with_an_error_trailer(
     trailer = rest.pop()["_stream"]
     assert trailer["status"] == "error"
     assert "database error" in trailer["error"]
+    assert trailer["retry"] is True  # a lost connection: the client resumes
     assert trailer["rows"] == len(rest) + 1 < world["rows"]
     assert trailer["last"] == (rest[-1]["id"] if rest else first["id"])

@@ -1,0 +1,222 @@
+"""Every way of exporting the table that is measured, and how one run of each is made."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+
+from .measure import Transfer, curl, prewarm, psql_copy
+from .servers import OUT, Server, serve
+
+ORM_PATH = {"STREAM_EXPORTS": json.dumps({"COPY_FAST_PATH": False})}
+IMMEDIATE = {"STREAM_EXPORTS": json.dumps({"JOB_RUNNER": "stream_exports.runners.ImmediateRunner"})}
+THREAD = {"STREAM_EXPORTS": json.dumps({"JOB_RUNNER": "stream_exports.runners.ThreadRunner"})}
+MEDIA = OUT / "media"
+
+
+@dataclass
+class Run:
+    """One measured run. ``ratio``: wall over that of the psql run of the same rows before it."""
+
+    wall: float
+    first_byte: float | None = None
+    bytes: int | None = None
+    lines: int | None = None
+    rss_mb: float | None = None
+    ratio: float | None = None
+
+
+@dataclass
+class Contender:
+    """A way to export ``rows`` rows; ``kind`` says how a run is made."""
+
+    key: str
+    label: str
+    kind: str  # psql, view, export, job-immediate, job-thread
+    rows: int
+    server: str | None = None
+    path: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    slow: bool = False
+    runs: list[Run] = field(default_factory=list)
+
+    def median(self, attr: str) -> float | None:
+        """The median of ``attr`` over the runs that have it."""
+        values = [v for run in self.runs if (v := getattr(run, attr)) is not None]
+        return statistics.median(values) if values else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """For results.json."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Contender:
+        """Back from results.json."""
+        runs = [Run(**run) for run in data["runs"]]
+        return cls(**{**data, "runs": runs})
+
+
+def psql_key(rows: int) -> str:
+    """The key of the psql anchor for ``rows`` rows."""
+    return f"psql-{rows}"
+
+
+def ours_key(path: str, server: str, rows: int) -> str:
+    """The key of this package's export (``path`` COPY or ORM) on ``server`` at ``rows``."""
+    return f"ours-{path}-{server}-{rows}"
+
+
+def contenders(rows: int) -> list[Contender]:
+    """Everything measured, in the order of a round; the psql anchors first."""
+    small = max(rows // 10, 1)
+    found = [
+        Contender(psql_key(small), "psql \\copy row_to_json (anchor)", "psql", small),
+        Contender(psql_key(rows), "psql \\copy row_to_json (anchor)", "psql", rows),
+        Contender(
+            "naive", "naive view: model_to_dict + json.dumps", "view", rows, "gunicorn",
+            "/bench/naive.ndjson",
+        ),
+        Contender(
+            "values", ".values() + orjson, 500-row chunks", "view", rows, "gunicorn",
+            "/bench/values.ndjson",
+        ),
+        Contender(
+            "whole", "non-streaming HttpResponse (whole list)", "view", rows, "gunicorn",
+            "/bench/whole.json", slow=True,
+        ),
+        Contender(
+            "import-export", "django-import-export ModelResource", "view", rows, "gunicorn",
+            "/bench/import-export.json", slow=True,
+        ),
+    ]  # fmt: skip
+    for n in (small, rows):
+        found.append(
+            Contender(
+                f"asgi-sync-{n}", "sync generator (.values + orjson) under ASGI", "view", n,
+                "uvicorn", "/bench/values.ndjson",
+            )
+        )  # fmt: skip
+    jobs = {
+        "gunicorn": Contender(
+            "job-immediate", "stream_exports job, ImmediateRunner: POST until done",
+            "job-immediate", rows, "gunicorn", env=IMMEDIATE,
+        ),
+        "uvicorn": Contender(
+            "job-thread", "stream_exports job, ThreadRunner: POST, then SSE until done",
+            "job-thread", rows, "uvicorn", env=THREAD,
+        ),
+    }  # fmt: skip
+    for server in ("gunicorn", "uvicorn"):
+        for path, env in (("COPY", {}), ("ORM", ORM_PATH)):
+            label = f"stream_exports, {path} path" + (" (default)" if path == "COPY" else "")
+            for n in (small, rows):
+                found.append(
+                    Contender(ours_key(path, server, n), label, "export", n, server, env=env)
+                )
+            if path == "COPY":  # next to the live stream it is compared with
+                found.append(jobs[server])
+    return found
+
+
+@dataclass
+class Context:
+    """What a run needs besides its contender."""
+
+    database_url: str
+    table_rows: int
+    sign: Callable[[str, dict[str, str]], str]  # (path, params) -> signed "path?query"
+
+
+def row_limit(contender: Contender, context: Context) -> int | None:
+    """The ``limit`` that cuts the table to the contender's rows (None: the whole table)."""
+    return None if contender.rows == context.table_rows else contender.rows
+
+
+def limit_query(contender: Contender, context: Context) -> dict[str, str]:
+    """``{"limit": N}`` when the contender exports less than the table, else nothing."""
+    limit = row_limit(contender, context)
+    return {} if limit is None else {"limit": str(limit)}
+
+
+def from_transfer(transfer: Transfer, server: Server) -> Run:
+    """A run from what curl received and the server's peak memory."""
+    return Run(
+        transfer.wall, transfer.first_byte, transfer.bytes, transfer.lines, server.peak_rss_mb()
+    )
+
+
+def run_view(contender: Contender, context: Context, server: Server) -> Run:
+    """A bench view (bench/views.py)."""
+    query = limit_query(contender, context)
+    url = server.url + contender.path + (f"?limit={query['limit']}" if query else "")
+    return from_transfer(curl(url), server)
+
+
+def run_export(contender: Contender, context: Context, server: Server) -> Run:
+    """``GET /exports/orders.ndjson`` (signed); the trailer must say complete, with every row."""
+    path = context.sign("/exports/orders.ndjson", limit_query(contender, context))
+    transfer = curl(server.url + path)
+    trailer = json.loads(transfer.last_line)["_stream"]
+    if trailer["status"] != "complete" or trailer["rows"] != contender.rows:
+        raise RuntimeError(f"{contender.key}: incomplete export, trailer {trailer}")
+    return from_transfer(transfer, server)
+
+
+def finished_job(server: Server, status_link: str, rows: int) -> dict[str, Any]:
+    """The job's final status; it must have succeeded with every row."""
+    status = httpx.get(server.url + status_link, timeout=60).raise_for_status().json()
+    if status["status"] != "succeeded" or status["rows"] != rows:
+        raise RuntimeError(f"job did not succeed with {rows} rows: {status}")
+    return status
+
+
+def job_run(wall: float, status: dict[str, Any], server: Server) -> Run:
+    """A job's run: from the POST to its end; its file's size and lines (rows and trailer)."""
+    return Run(wall, None, status["bytes"], status["rows"] + 1, server.peak_rss_mb())
+
+
+def run_job_immediate(contender: Contender, context: Context, server: Server) -> Run:
+    """``POST /exports/orders/jobs`` with ImmediateRunner: the answer comes when it is done."""
+    transfer = curl(server.url + context.sign("/exports/orders/jobs", {}), "POST")
+    links = json.loads(transfer.tail)["links"]
+    return job_run(transfer.wall, finished_job(server, links["self"], contender.rows), server)
+
+
+def run_job_thread(contender: Contender, context: Context, server: Server) -> Run:
+    """``POST /exports/orders/jobs`` with ThreadRunner, then its SSE events until ``done``."""
+    started = time.perf_counter()
+    with httpx.Client(base_url=server.url, timeout=900) as client:
+        answer = client.post(context.sign("/exports/orders/jobs", {})).raise_for_status().json()
+        with client.stream("GET", answer["links"]["events"]) as events:
+            for line in events.raise_for_status().iter_lines():
+                if line == "event: done":
+                    break
+        wall = time.perf_counter() - started
+    return job_run(wall, finished_job(server, answer["links"]["self"], contender.rows), server)
+
+
+RUNNERS: dict[str, Callable[[Contender, Context, Server], Run]] = {
+    "view": run_view,
+    "export": run_export,
+    "job-immediate": run_job_immediate,
+    "job-thread": run_job_thread,
+}
+
+
+def measure(contender: Contender, context: Context, base_env: dict[str, str]) -> Run:
+    """One run of ``contender``; an HTTP contender in a fresh server of its own."""
+    if contender.kind == "psql":
+        prewarm(context.database_url)
+        return Run(psql_copy(context.database_url, row_limit(contender, context)))
+    with serve(contender.server or "", {**base_env, **contender.env}) as server:
+        prewarm(context.database_url)
+        run = RUNNERS[contender.kind](contender, context, server)
+    shutil.rmtree(MEDIA, ignore_errors=True)  # job files
+    return run

@@ -1,0 +1,96 @@
+"""One timed transfer: curl for HTTP, psql for the anchor; the body is counted as it comes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+
+READ = 1 << 20
+TAIL = 4096
+#: Reads the table, its TOAST table and its indexes into the OS cache (pg_prewarm).
+PREWARM = """
+SELECT sum(pg_prewarm(c.oid, 'read')) FROM pg_class c
+WHERE c.oid = 'demo_order'::regclass
+   OR c.oid = (SELECT reltoastrelid FROM pg_class WHERE oid = 'demo_order'::regclass)
+   OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'demo_order'::regclass)
+"""
+
+
+@dataclass
+class Transfer:
+    """What one client process received, and when."""
+
+    wall: float
+    first_byte: float | None
+    bytes: int
+    lines: int
+    tail: bytes
+
+    @property
+    def last_line(self) -> bytes:
+        """The body's last line (an export's trailer)."""
+        return self.tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+
+
+def timed(command: list[str]) -> Transfer:
+    """Run ``command``, reading its stdout as it comes; time to first byte and to exit."""
+    started = time.perf_counter()
+    first, size, lines, tail = None, 0, 0, b""
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stderr is not None
+        while block := process.stdout.read1(READ):
+            if first is None:
+                first = time.perf_counter() - started
+            size += len(block)
+            lines += block.count(b"\n")
+            tail = (tail + block[-TAIL:])[-TAIL:]
+        error = process.stderr.read()
+    wall = time.perf_counter() - started
+    if process.returncode:
+        raise RuntimeError(f"{command[0]} failed ({process.returncode}): {error.decode()[-500:]}")
+    return Transfer(wall, first, size, lines, tail)
+
+
+def curl(url: str, method: str = "GET") -> Transfer:
+    """One HTTP request with curl (uncompressed, unbuffered), the body read as it comes."""
+    return timed(
+        [
+            "curl", "--silent", "--show-error", "--fail", "--no-buffer",
+            "--header", "Accept-Encoding: identity", "--request", method, url,
+        ]
+    )  # fmt: skip
+
+
+def copy_query(rows: int | None) -> str:
+    """The anchor: PostgreSQL writes each row as JSON, psql copies it out."""
+    limit = f" limit {rows}" if rows else ""
+    return f"\\copy (select row_to_json(t) from demo_order t order by id{limit}) to stdout"
+
+
+def psql_command(database_url: str, rows: int | None) -> list[str]:
+    """psql running the anchor's ``\\copy`` for ``rows`` rows (None: all)."""
+    return ["psql", "--no-psqlrc", "--quiet", database_url, "-c", copy_query(rows)]
+
+
+def psql_copy(database_url: str, rows: int | None) -> float:
+    """Wall seconds of ``psql \\copy`` with its output to /dev/null."""
+    started = time.perf_counter()
+    with open(os.devnull, "wb") as sink:
+        subprocess.run(psql_command(database_url, rows), stdout=sink, check=True)
+    return time.perf_counter() - started
+
+
+def psql_counted(database_url: str, rows: int | None) -> Transfer:
+    """``psql \\copy`` read through a pipe: its bytes and lines (and a warm cache)."""
+    return timed(psql_command(database_url, rows))
+
+
+def prewarm(database_url: str) -> None:
+    """Put the table back in the OS cache: this VM reclaims pages left cold for half a minute,
+    so without it a run after a long one would read from disk."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(PREWARM)

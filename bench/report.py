@@ -1,0 +1,297 @@
+"""The results: a markdown table, the issue's goals met or missed, the SSE figures, a plot."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import re
+import statistics
+import subprocess
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from .contenders import Contender, ours_key, psql_key
+
+HERE = Path(__file__).resolve().parent
+README = HERE / "README.md"
+TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
+GOAL_ROWS = 1_000_000
+
+
+def number(value: float | None, spec: str) -> str:
+    """``value`` formatted, or an empty cell."""
+    return "" if value is None else format(value, spec)
+
+
+def table(found: list[Contender]) -> list[str]:
+    """One row per contender: medians over the runs."""
+    lines = [
+        "| contender | server | rows | wall s | rows/s | x psql | first byte ms | peak RSS MB "
+        "| body MB | lines |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in found:
+        wall, first, size = c.median("wall"), c.median("first_byte"), c.median("bytes")
+        lines.append(
+            f"| {c.label} | {c.server or 'psql'} | {c.rows:,} | {wall:.2f} "
+            f"| {c.rows / wall:,.0f} | {number(c.median('ratio'), '.2f')} "
+            f"| {number(first and first * 1000, '.0f')} | {number(c.median('rss_mb'), '.0f')} "
+            f"| {number(size and size / 1e6, '.1f')} | {number(c.median('lines'), ',.0f')} |"
+        )
+    return lines
+
+
+def paired_ratio(a: Contender, b: Contender) -> float:
+    """Median over rounds of a's wall over b's in the same round."""
+    return statistics.median(x.wall / y.wall for x, y in zip(a.runs, b.runs, strict=False))
+
+
+def goals(found: list[Contender], sse: dict[str, Any] | None) -> list[str]:
+    """Each goal of issue 7, met or missed, with the measured figure."""
+    by = {c.key: c for c in found}
+    rows = max(c.rows for c in found)
+    small = max(rows // 10, 1)
+    out: list[str] = []
+
+    def check(ok: bool, text: str) -> None:
+        out.append(f"- {'met' if ok else '**missed**'}: {text}")
+
+    def each(keys: list[str], test: Callable[..., None]) -> None:
+        if all(k in by for k in keys):
+            test(*(by[k] for k in keys))
+
+    for server in ("gunicorn", "uvicorn"):
+        copy, orm = ours_key("COPY", server, rows), ours_key("ORM", server, rows)
+
+        def default_path(c: Contender, server: str = server) -> None:
+            ratio = c.median("ratio") or 0.0
+            check(ratio <= 1.5, f"{server}, default path within 1.5x psql: {ratio:.2f}x")
+            check(
+                ratio <= 1.15,
+                f"{server}, COPY fast path (the default on PostgreSQL) within 1.15x psql: "
+                f"{ratio:.2f}x",
+            )
+
+        def orm_path(c: Contender, server: str = server) -> None:
+            ratio = c.median("ratio") or 0.0
+            check(ratio <= 3, f"{server}, ORM path within 3x psql: {ratio:.2f}x")
+
+        def first_byte(c: Contender, path: str, server: str = server) -> None:
+            ms = (c.median("first_byte") or 0.0) * 1000
+            check(ms < 100, f"{server}, {path} path, first body byte at {rows:,} rows: {ms:.0f} ms")
+
+        def flat(big: Contender, little: Contender, path: str, server: str = server) -> None:
+            grown = (big.median("rss_mb") or 0.0) - (little.median("rss_mb") or 0.0)
+            check(
+                grown <= 30,
+                f"{server}, {path} path, peak RSS {little.median('rss_mb'):.0f} MB at "
+                f"{small:,} rows, {big.median('rss_mb'):.0f} MB at {rows:,}: {grown:+.1f} MB",
+            )
+
+        each([copy], default_path)
+        each([orm], orm_path)
+        each([copy], lambda c: first_byte(c, "COPY"))
+        each([orm], lambda c: first_byte(c, "ORM"))
+        each([copy, ours_key("COPY", server, small)], lambda b, s: flat(b, s, "COPY"))
+        each([orm, ours_key("ORM", server, small)], lambda b, s: flat(b, s, "ORM"))
+
+    def job(job: Contender, live: Contender) -> None:
+        ratio = paired_ratio(job, live)
+        check(
+            ratio <= 1.5,
+            f"{job.label} ({job.server}) within 1.5x the live stream on the same server: "
+            f"{job.median('wall'):.2f} s vs {live.median('wall'):.2f} s, {ratio:.2f}x",
+        )
+
+    each(["job-immediate", ours_key("COPY", "gunicorn", rows)], job)
+    each(["job-thread", ours_key("COPY", "uvicorn", rows)], job)
+    if sse:
+        check(
+            sse["connected"] == sse["streams"] and sse["keepalives_min"] >= 1,
+            f"SSE: {sse['connected']:,} of {sse['streams']:,} job-status streams held on one "
+            f"uvicorn process, each saw >= {sse['keepalives_min']} heartbeats in "
+            f"{sse['quiet_s']:.0f} s (HEARTBEAT {sse['heartbeat_s']:g} s)",
+        )
+        check(
+            sse["p95_ms"] < 100,
+            f"SSE: p95 progress-to-client latency with the Redis channel layer: "
+            f"{sse['p95_ms']:,.0f} ms",
+        )
+        out.append(f"- reported: SSE server RSS per stream: {sse['rss_per_stream_kb']:.0f} kB")
+    if rows < GOAL_ROWS:
+        out.append(f"\nThe goals are set at {GOAL_ROWS:,} rows; this run had {rows:,}.")
+    return out
+
+
+def buffered(found: list[Contender]) -> list[str]:
+    """What Django does with a sync generator under ASGI (for contrast with ours)."""
+    rows = max(c.rows for c in found)
+    small, big = (
+        next((c for c in found if c.key == f"asgi-sync-{n}"), None) for n in (rows // 10, rows)
+    )
+    if not small or not big:
+        return []
+    return [
+        f"A sync generator under uvicorn is buffered whole by Django: peak RSS "
+        f"{small.median('rss_mb'):.0f} MB at {small.rows:,} rows, {big.median('rss_mb'):.0f} MB "
+        f"at {big.rows:,}; first byte after {(big.median('first_byte') or 0):.1f} s.",
+        "",
+    ]
+
+
+def sse_section(sse: dict[str, Any] | None) -> list[str]:
+    """The SSE load's figures, as a list."""
+    if not sse:
+        return ["Not run (`SSE_STREAMS=0`)."]
+    return [
+        f"- {sse['connected']:,} of {sse['streams']:,} job-status streams (`/exports/jobs/<id>/"
+        f"events`) on one uvicorn process with the Redis channel layer; all connected in "
+        f"{sse['connect_s']:.1f} s ({sse['refused']} refused)",
+        f"- heartbeats: {sse['keepalives_min']} to {sse['keepalives_median']:g} (min, median) per "
+        f"stream in a {sse['quiet_s']:.0f} s quiet phase, `HEARTBEAT` {sse['heartbeat_s']:g} s",
+        f"- a job run by `manage.py export_worker` in another process wrote {sse['events']} "
+        f"events; {sse['delivered']:,} of {sse['expected']:,} deliveries arrived, "
+        f"{sse['done']:,} streams got `done`",
+        f"- progress-to-client latency (arrival minus `JobEvent.at`, the time the worker wrote "
+        f"the event): p50 {sse['p50_ms']:,.0f} ms, p95 {sse['p95_ms']:,.0f} ms, max "
+        f"{sse['max_ms']:,.0f} ms",
+        f"- fan-out spread (arrival minus the first client's arrival of the same event): p50 "
+        f"{sse['spread_p50_ms']:,.0f} ms, p95 {sse['spread_p95_ms']:,.0f} ms, max "
+        f"{sse['spread_max_ms']:,.0f} ms",
+        f"- from the worker's start to the last `done`: {sse['job_phase_s']:.1f} s, in which the "
+        f"server used {sse['server_cpu_s']:.1f} s of CPU and the {sse['streams']:,} clients "
+        f"{sse['client_cpu_s']:.1f} s",
+        f"- server RSS {sse['rss_before_mb']:.0f} MB before, {sse['rss_held_mb']:.0f} MB holding "
+        f"the streams: {sse['rss_per_stream_kb']:.0f} kB per stream; peak "
+        f"{sse['peak_rss_mb']:.0f} MB while the job ran",
+    ]
+
+
+def machine(database_url: str, rows: int, repeat: int, took: float) -> dict[str, Any]:
+    """What the run ran on."""
+    pg = subprocess.run(
+        ["psql", "--no-psqlrc", database_url, "-Atc", "show server_version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"model name\s*:\s*(.+)", cpuinfo)
+    packages = ", ".join(
+        f"{name} {version(name)}" for name in ("Django", "gunicorn", "uvicorn", "psycopg")
+    )
+    return {
+        "rows": rows,
+        "repeat": repeat,
+        "cpus": os.cpu_count(),
+        "cpu": model[1] if model else platform.processor(),
+        "postgresql": pg,
+        "python": platform.python_version(),
+        "packages": packages,
+        "date": f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
+        "took_min": took / 60,
+    }
+
+
+COLORS = {"psql": "#8c8c8c", "ours": "#3b7dd8", "other": "#d8793b"}
+
+
+def group(contender: Contender) -> str:
+    """For the plot's colours: the anchor, this package, or the others."""
+    if contender.kind == "psql":
+        return "psql"
+    return "ours" if contender.kind in ("export", "job-immediate", "job-thread") else "other"
+
+
+def plot(found: list[Contender], path: Path, repeat: int) -> None:
+    """rows/s and peak RSS per contender, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    names = [f"{c.label} [{c.server or 'psql'}, {c.rows:,}]" for c in found]
+    colors = [COLORS[group(c)] for c in found]
+    speed = [c.rows / (c.median("wall") or 1) for c in found]
+    rss = [c.median("rss_mb") or 0.0 for c in found]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(16, 0.38 * len(found) + 1.8), sharey=True)
+    bars = left.barh(names, speed, color=colors)
+    left.bar_label(bars, labels=[f"{v:,.0f}" for v in speed], padding=3, fontsize=7)
+    left.set_xlabel("rows/s (more is better)")
+    left.set_xlim(0, max(speed) * 1.25)
+    left.xaxis.set_major_formatter("{x:,.0f}")
+    left.invert_yaxis()
+    bars = right.barh(names, rss, color=colors)
+    right.bar_label(bars, labels=[f"{v:,.0f}" if v else "" for v in rss], padding=3, fontsize=7)
+    if max(rss) > 0:
+        right.set_xscale("log")
+        right.set_xlim(10, max(rss) * 3)
+    right.set_xlabel("server peak RSS, MB (log scale; less is better; psql: not measured)")
+    legend = {"psql \\copy (anchor)": "psql", "stream_exports": "ours", "others": "other"}
+    right.legend(
+        handles=[Patch(color=COLORS[g], label=label) for label, g in legend.items()],
+        loc="lower right",
+        fontsize=8,
+    )
+    fig.suptitle(f"{max(c.rows for c in found):,} rows, median of {repeat} interleaved runs")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def readme_table(lines: list[str]) -> None:
+    """Put the run's table and goals between the markers in bench/README.md."""
+    text = README.read_text()
+    if TABLE_START not in text:
+        return
+    head, rest = text.split(TABLE_START, 1)
+    tail = rest.split(TABLE_END, 1)[1]
+    README.write_text(f"{head}{TABLE_START}\n" + "\n".join(lines) + f"\n{TABLE_END}{tail}")
+
+
+def write(found: list[Contender], sse: dict[str, Any] | None, meta: dict[str, Any]) -> None:
+    """bench/results.md, bench/results.png and the table in bench/README.md."""
+    rows = meta["rows"]
+    anchor = next(c for c in found if c.key == psql_key(rows))
+    heading = (
+        f"{rows:,} rows, median of {meta['repeat']} interleaved runs ({meta['date']}); "
+        f"`psql \\copy` takes {anchor.median('wall'):.2f} s."
+    )
+    rows_table, goal_lines = table(found), goals(found, sse)
+    lines = [
+        f"# Benchmark results: {rows:,} rows",
+        "",
+        heading,
+        "",
+        *rows_table,
+        "",
+        "`x psql` is the median over rounds of the run's wall time over that of a "
+        "`psql \\copy` of the same rows run just before it. First byte and wall are measured "
+        "from the start of the client process (curl; psql) to its first body byte and its exit. "
+        "Peak RSS is the serving process's `VmHWM` (gunicorn's worker; uvicorn), in a fresh "
+        "server for every run; psql's server side is not measured.",
+        "",
+        *buffered(found),
+        "## Goals (issue 7)",
+        "",
+        *goal_lines,
+        "",
+        "## SSE load",
+        "",
+        *sse_section(sse),
+        "",
+        "## Machine",
+        "",
+        f"- {meta['cpus']} CPUs ({meta['cpu']}), shared; PostgreSQL {meta['postgresql']}",
+        f"- Python {meta['python']}, {meta['packages']}",
+        f"- {meta['date']}; the whole run took {meta['took_min']:.0f} min",
+        "",
+    ]
+    (HERE / "results.md").write_text("\n".join(lines))
+    plot(found, HERE / "results.png", meta["repeat"])
+    readme_table([heading, "", *rows_table, "", *goal_lines])
+    print("\n".join(lines))

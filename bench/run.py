@@ -1,0 +1,192 @@
+"""``make bench`` / ``python -m bench``: every contender on the same PostgreSQL table.
+
+Options (command line, or the environment): ``--rows`` / ``ROWS`` (1,000,000),
+``--repeat`` / ``REPEAT`` (3), ``--skip-slow`` / ``SKIP_SLOW=1`` (leave out the
+non-streaming view and django-import-export), ``--sse-streams`` / ``SSE_STREAMS``
+(1,000; 0 skips the SSE load), ``BENCH_DATABASE_URL``, ``REDIS_URL``.
+Writes bench/results.md, bench/results.png, the table in bench/README.md, and
+the raw figures in bench/out/results.json (``--report-only`` redraws from those).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .contenders import Contender, Context, Run, contenders, measure, row_limit
+from .measure import psql_counted
+from .servers import OUT, ROOT, server_env
+
+DATABASE_URL = "postgres://postgres@127.0.0.1:5432/se_bench"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+RESULTS = OUT / "results.json"
+
+
+def options(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, with defaults from the environment."""
+    env = os.environ.get
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=int(env("ROWS", 1_000_000)))
+    parser.add_argument("--repeat", type=int, default=int(env("REPEAT", 3)))
+    parser.add_argument("--skip-slow", action="store_true", default=env("SKIP_SLOW") == "1")
+    parser.add_argument("--sse-streams", type=int, default=int(env("SSE_STREAMS", 1000)))
+    parser.add_argument("--only", default="", help="run only the contenders whose key has this")
+    parser.add_argument("--report-only", action="store_true", help="redraw from results.json")
+    parser.add_argument("--database-url", default=env("BENCH_DATABASE_URL", DATABASE_URL))
+    parser.add_argument("--redis-url", default=env("REDIS_URL", REDIS_URL))
+    return parser.parse_args(argv)
+
+
+def manage(*args: str) -> None:
+    """``manage.py *args`` with this interpreter, in the bench environment."""
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, check=True)
+
+
+def create_database(database_url: str) -> None:
+    """Create the bench database unless it exists (and touch no other)."""
+    import psycopg
+
+    base, name = database_url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def prepare_database(database_url: str, rows: int) -> Any:
+    """Create, migrate, seed (unless it holds exactly ``rows`` orders); return the bench user."""
+    create_database(database_url)
+    manage("migrate", "--noinput", "--verbosity", "0")
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import Permission, User
+    from django.db import connection
+
+    from project.demo.models import Order
+    from stream_exports.models import ExportJob
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+    if Order.objects.count() != rows:
+        manage("seed_demo", "--rows", str(rows), "--no-user")
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE demo_order")
+    ExportJob.objects.all().delete()  # earlier runs' jobs: a worker takes the oldest first
+    user, _ = User.objects.get_or_create(username="bench", defaults={"is_staff": True})
+    user.user_permissions.add(Permission.objects.get(codename="view_order"))
+    return user
+
+
+def signer(user: Any) -> Callable[[str, dict[str, str]], str]:
+    """``(path, params) -> signed "path?query"`` acting as ``user``."""
+    from stream_exports.access import sign_url
+
+    return lambda path, params: sign_url(path, user, params, expires=24 * 3600)
+
+
+def calibrate(found: list[Contender], context: Context) -> dict[str, Run]:
+    """Read each anchor once through a pipe: psql's bytes and lines (timed runs go to
+    /dev/null)."""
+    counted = {}
+    for contender in found:
+        if contender.kind == "psql":
+            transfer = psql_counted(context.database_url, row_limit(contender, context))
+            counted[contender.key] = Run(transfer.wall, None, transfer.bytes, transfer.lines)
+    return counted
+
+
+def describe(run: Run) -> str:
+    """One run, for the progress output."""
+    parts = [f"wall {run.wall:.2f} s"]
+    if run.ratio is not None:
+        parts.append(f"{run.ratio:.2f}x psql")
+    if run.first_byte is not None:
+        parts.append(f"first byte {run.first_byte * 1000:.0f} ms")
+    if run.rss_mb is not None:
+        parts.append(f"peak RSS {run.rss_mb:.0f} MB")
+    if run.bytes is not None:
+        parts.append(f"{run.bytes / 1e6:.1f} MB in {run.lines:,} lines")
+    return ", ".join(parts)
+
+
+def measure_all(found: list[Contender], context: Context, repeat: int) -> None:
+    """REPEAT rounds, each running every contender once, right after a psql run at the same
+    rows: its ratio to psql is taken under the same load, so the machine's noise cancels."""
+    env = server_env(context.database_url)
+    counted = calibrate(found, context)
+    anchors = {c.rows: c for c in found if c.kind == "psql"}
+
+    def anchor_run(anchor: Contender) -> Run:
+        run = measure(anchor, context, env)
+        run.ratio, run.bytes, run.lines = 1.0, counted[anchor.key].bytes, counted[anchor.key].lines
+        anchor.runs.append(run)
+        return run
+
+    for round_ in range(repeat):
+        for contender in found:
+            print(f"[{round_ + 1}/{repeat}] {contender.key}", flush=True)
+            if contender.kind == "psql":
+                run = anchor_run(contender)
+            else:
+                paired = anchor_run(anchors[contender.rows])
+                run = measure(contender, context, env)
+                run.ratio = run.wall / paired.wall
+                contender.runs.append(run)
+            print(f"    {describe(run)}", flush=True)
+
+
+def save(found: list[Contender], sse: dict[str, Any] | None, meta: dict[str, Any]) -> None:
+    """The raw figures, for ``--report-only``."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    data = {"meta": meta, "contenders": [c.as_dict() for c in found], "sse": sse}
+    RESULTS.write_text(json.dumps(data, indent=1))
+
+
+def load() -> tuple[list[Contender], dict[str, Any] | None, dict[str, Any]]:
+    """The figures ``save`` wrote."""
+    data = json.loads(RESULTS.read_text())
+    return [Contender.from_dict(c) for c in data["contenders"]], data["sse"], data["meta"]
+
+
+def raise_fd_limit() -> None:
+    """As many open files as allowed (servers inherit it): a stream is a socket."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Prepare, measure every contender REPEAT times, hold the SSE streams, report."""
+    args = options(argv)
+    os.environ.update(server_env(args.database_url))
+    os.environ.pop("REDIS_URL", None)  # only the SSE load uses the channel layer
+    from . import report
+
+    if args.report_only:
+        report.write(*load())
+        return 0
+    raise_fd_limit()
+    started = time.time()
+    user = prepare_database(args.database_url, args.rows)
+    found = [
+        c
+        for c in contenders(args.rows)
+        if not (c.slow and args.skip_slow) and (c.kind == "psql" or args.only in c.key)
+    ]
+    context = Context(args.database_url, args.rows, signer(user))
+    measure_all(found, context, args.repeat)
+    sse = None
+    if args.sse_streams:
+        from .sse import sse_load
+
+        sse = sse_load(args.sse_streams, args.redis_url, context)
+    meta = report.machine(args.database_url, args.rows, args.repeat, time.time() - started)
+    save(found, sse, meta)
+    report.write(found, sse, meta)
+    return 0
