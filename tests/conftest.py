@@ -121,10 +121,12 @@ def signed(world: dict[str, Any]):
 def server(
     request: pytest.FixtureRequest, world: dict[str, Any], tmp_path_factory
 ) -> Iterator[Server]:
-    """Each real server in turn, serving the test database."""
-    with run_server(
-        request.param, server_env(world), tmp_path_factory.mktemp("servers")
-    ) as running:
+    """Each real server in turn, serving the test database.
+
+    Progress every 50 ms: a job over the test rows takes well under a second on
+    PostgreSQL, and the tests watch its progress arrive."""
+    env = server_env(world, JOB_PROGRESS_INTERVAL=0.05)
+    with run_server(request.param, env, tmp_path_factory.mktemp("servers")) as running:
         yield running
 
 

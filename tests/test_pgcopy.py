@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
 import pytest
 from django.db import connection
 from django.http import QueryDict
@@ -58,3 +62,36 @@ def test_the_fast_path_steps_aside_when_it_cannot_serve(world, settings, query):
     parsed = parse_export_query(registry.get("orders"), QueryDict(query))
     # Without the cursor among the fields (its last value ends the trailer), or when off.
     assert line_sql(parsed.row_plan(None), parsed.fields) is None
+
+
+def test_edge_values_come_out_as_the_orm_writes_them(postgres, settings):
+    """Whole seconds (isoformat drops the fraction), fractions with leading and trailing
+    zeros, line separators in a NOT NULL text column and inside JSON."""
+    from project.demo.models import Order
+
+    start = Order.objects.order_by("-id").values_list("id", flat=True).first()
+    moments = [
+        datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC),
+        datetime(2024, 5, 1, 12, 0, 0, 1, tzinfo=UTC),
+        datetime(2024, 5, 1, 12, 0, 0, 500000, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ]
+    for moment in moments:
+        Order.objects.create(
+            customer="a\u2028b\u0085c\u2029d",
+            email="e@example.com",
+            amount=Decimal("0.10"),
+            quantity=0,
+            created_at=moment,
+            note=None,
+            data={"s": "x\u2028y", "n": [1.5, None, True]},
+        )
+    fast, slow = (export(f"after={start}", mode, settings) for mode in (True, False))
+    assert fast == slow
+    records = [json.loads(line) for line in fast[:-1]]
+    assert [r["created_at"] for r in records] == [m.isoformat() for m in moments]
+    assert records[0]["customer"] == "a\u2028b\u0085c\u2029d"
+    assert records[0]["data"] == {"s": "x\u2028y", "n": [1.5, None, True]}
+    assert records[0]["note"] is None and records[0]["amount"] == "0.10"
+    for separator in ("\u2028", "\u2029", "\x85"):
+        assert separator.encode() not in b"\n".join(fast)
