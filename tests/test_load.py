@@ -29,10 +29,11 @@ pytestmark = [pytest.mark.servers, pytest.mark.load]
 EXPORTS, STREAMS, ROWS, HANG_UP = 50, 200, 5000, 0.2
 POOL = 40  # the server's DATABASE_POOL_SIZE: far fewer than its clients, who must share
 # The threads a server keeps by design however many clients came, each made on first use:
-# the main thread, psycopg_pool's scheduler and 3 workers, and the server's own pool:
-# gunicorn's 300 gthreads; under ASGI asgiref's one shared executor thread, which the first
-# job feed makes (only if a stream joins a job still running, so in either round).
-KEPT_THREADS = {"gunicorn": 1 + 4 + 300, "uvicorn": 1 + 4 + 1}
+# the main thread, psycopg_pool's scheduler and 3 workers, the push sender's loop (jobs
+# running in the server push through Redis), and the server's own pool: gunicorn's 300
+# gthreads; under ASGI asgiref's one shared executor thread, which the first job feed
+# makes (only if a stream joins a job still running, so in either round).
+KEPT_THREADS = {"gunicorn": 1 + 4 + 1 + 300, "uvicorn": 1 + 4 + 1 + 1}
 
 
 @pytest.fixture(scope="module", params=["gunicorn", "uvicorn"])
