@@ -13,9 +13,9 @@ Two ways, one interface (an iterator of row batches):
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import closing, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from itertools import islice
 from typing import Any
 
@@ -93,6 +93,56 @@ def _ordered(plan: RowPlan, after: Any) -> QuerySet:
     return queryset.order_by(*(plan.ordering or [plan.cursor])).values_list(*columns)
 
 
+@contextmanager
+def fast_timestamps(using: str) -> Iterator[None]:
+    """Load ``timestamptz`` with psycopg's C loader on ``using``'s connection for the block.
+
+    Django registers a Python subclass of psycopg's Python loader (to set the
+    zone it already has): a third of the ORM path's time (1M demo rows read and
+    encoded: 7.3 s, 4.9 s with the C loader). The C loader gives the same
+    instants in the session's zone, which Django set to its own.
+    """
+    connection = connections[using]
+    loader = _c_timestamptz_loader(connection) if connection.vendor == "postgresql" else None
+    if loader is None:
+        yield
+        return
+    adapters = connection.connection.adapters
+    oid = adapters.types["timestamptz"].oid
+    django_loader = adapters.get_loader(oid, loader.format)
+    adapters.register_loader(oid, loader)
+    try:
+        yield
+    finally:
+        adapters.register_loader(oid, django_loader)
+
+
+def _c_timestamptz_loader(connection: Any) -> type | None:
+    """psycopg's C ``timestamptz`` loader behind the Python class Django's cursors
+    inspect (its ``timezone``); None without USE_TZ (Django then drops the zone)
+    or without psycopg 3's C module (psycopg2, pure-Python psycopg)."""
+    try:
+        from psycopg._cmodule import _psycopg
+        from psycopg.types.datetime import TimestamptzLoader
+    except ImportError:
+        return None
+    if _psycopg is None or connection.timezone is None:
+        return None
+    connection.ensure_connection()
+    return _loader_for(connection.timezone, TimestamptzLoader, _psycopg.TimestamptzLoader)
+
+
+@lru_cache(maxsize=8)
+def _loader_for(timezone: Any, python_loader: type, c_loader: type) -> type:
+    class CTimestamptzLoader(python_loader):
+        def __init__(self, oid: int, context: Any = None) -> None:
+            super().__init__(oid, context)
+            self.load = c_loader(oid, context).load
+
+    CTimestamptzLoader.timezone = timezone  # what Django's cursors compare with theirs
+    return CTimestamptzLoader
+
+
 def cursor_batches(plan: RowPlan, chunk_size: int) -> Iterator[Batch]:
     """One query, read through a server-side cursor.
 
@@ -106,6 +156,7 @@ def cursor_batches(plan: RowPlan, chunk_size: int) -> Iterator[Batch]:
     in_transaction = connections[queryset.db].vendor == "postgresql"
     with (
         transaction.atomic(using=queryset.db) if in_transaction else nullcontext(),
+        fast_timestamps(queryset.db),
         # Close the cursor before the transaction ends, not when it is collected.
         closing(queryset.iterator(chunk_size=chunk_size)) as rows,
     ):
@@ -118,7 +169,8 @@ def keyset_batches(plan: RowPlan, chunk_size: int) -> Iterator[Batch]:
     after, remaining, index = plan.after, plan.limit, plan.cursor_index
     while remaining is None or remaining > 0:
         size = chunk_size if remaining is None else min(chunk_size, remaining)
-        batch = list(_ordered(plan, after)[:size])
+        with fast_timestamps(plan.queryset.db):
+            batch = list(_ordered(plan, after)[:size])
         if batch:
             yield batch
         if len(batch) < size:

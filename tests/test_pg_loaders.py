@@ -1,0 +1,82 @@
+"""The ORM path on PostgreSQL loads timestamps with psycopg's C loader, and only while it reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.http import QueryDict
+
+from project.demo.models import Order
+from stream_exports.datasets import registry
+from stream_exports.engine import fast_timestamps, row_batches
+from stream_exports.params import parse_export_query
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def postgres(world):
+    if connection.vendor != "postgresql":
+        pytest.skip("psycopg's loaders are PostgreSQL's")
+
+
+def timestamptz_loader() -> type:
+    from psycopg.pq import Format
+
+    adapters = connection.connection.adapters
+    return adapters.get_loader(adapters.types["timestamptz"].oid, Format.TEXT)
+
+
+def orm_plan(query: str, settings, engine: str):
+    settings.STREAM_EXPORTS = {"COPY_FAST_PATH": False, "ENGINE": engine, "CHUNK_SIZE": 100}
+    return parse_export_query(registry.get("orders"), QueryDict(query)).row_plan(None)
+
+
+@pytest.mark.parametrize("engine", ["cursor", "keyset"])
+def test_the_export_reads_with_the_c_loader_and_gives_django_its_own_back(
+    postgres, settings, engine
+):
+    connection.ensure_connection()
+    django_loader = timestamptz_loader()
+    batches = row_batches(orm_plan("fields=id,created_at&limit=250", settings, engine))
+    first = next(batches)
+    if engine == "cursor":  # held while the cursor is open (keyset: per page)
+        assert timestamptz_loader().__name__ == "CTimestamptzLoader"
+    rows = first + [row for batch in batches for row in batch]
+    assert timestamptz_loader() is django_loader
+    expected = list(Order.objects.order_by("id").values_list("id", "created_at")[:250])
+    assert rows == expected  # the same instants
+    assert all(r[1].utcoffset() == dt.timedelta(0) for r in rows)
+
+
+def test_a_stream_closed_early_gives_the_loader_back(postgres, settings):
+    """A client that hangs up closes the generator mid-read."""
+    connection.ensure_connection()
+    django_loader = timestamptz_loader()
+    batches = row_batches(orm_plan("fields=id,created_at", settings, "cursor"))
+    next(batches)
+    batches.close()
+    assert timestamptz_loader() is django_loader
+    # Django's own reads are untouched: its loader, its zone object.
+    created = Order.objects.values_list("created_at", flat=True).first()
+    assert created.tzinfo is connection.timezone
+
+
+def test_a_failure_inside_gives_the_loader_back(postgres):
+    connection.ensure_connection()
+    django_loader = timestamptz_loader()
+    with pytest.raises(RuntimeError), fast_timestamps("default"):
+        assert timestamptz_loader() is not django_loader
+        raise RuntimeError("boom")
+    assert timestamptz_loader() is django_loader
+
+
+def test_without_use_tz_django_keeps_its_loader(postgres, settings):
+    """Django drops the zone then (naive datetimes); the C loader would keep it."""
+    settings.USE_TZ = False
+    connection.ensure_connection()
+    django_loader = timestamptz_loader()
+    with fast_timestamps("default"):
+        assert timestamptz_loader() is django_loader
