@@ -61,7 +61,9 @@ def test_pushes_from_many_threads_reach_a_subscriber_in_another_loop(redis_layer
         while any(writer.is_alive() for writer in writers):
             await asyncio.sleep(0.01)
         assert threading.active_count() == threads_before  # the writers are gone, no other
-        assert connections_made() == connections_before + 1  # connections_made()'s own
+        # At most one more per writer (pushes that overlap share the loop, not a
+        # connection), not one per push; the last is connections_made()'s own.
+        assert connections_made() - connections_before <= len(writers) + 1
         await redis_layer.group_discard(push.group(job_id), name)
         return heard
 
