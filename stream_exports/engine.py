@@ -107,6 +107,7 @@ def fast_timestamps(using: str) -> Iterator[None]:
     if loader is None:
         yield
         return
+    connection.ensure_connection()
     adapters = connection.connection.adapters
     oid = adapters.types["timestamptz"].oid
     django_loader = adapters.get_loader(oid, loader.format)
@@ -128,7 +129,6 @@ def _c_timestamptz_loader(connection: Any) -> type | None:
         return None
     if _psycopg is None or connection.timezone is None:
         return None
-    connection.ensure_connection()
     return _loader_for(connection.timezone, TimestamptzLoader, _psycopg.TimestamptzLoader)
 
 
