@@ -63,6 +63,13 @@ def world(django_db_setup: None, django_db_blocker: Any) -> dict[str, Any]:
         }
 
 
+@pytest.fixture
+def postgres(world: dict[str, Any]) -> None:
+    """Skip on other databases: for what only PostgreSQL has (COPY, psycopg's loaders)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+
+
 @pytest.fixture(scope="module")
 def staff_session(django_db_blocker, world):
     """A test client signed in as "staff" (one login per module)."""

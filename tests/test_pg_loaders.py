@@ -16,12 +16,6 @@ from stream_exports.params import parse_export_query
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def postgres(world):
-    if connection.vendor != "postgresql":
-        pytest.skip("psycopg's loaders are PostgreSQL's")
-
-
 def timestamptz_loader() -> type:
     from psycopg.pq import Format
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.http import QueryDict
 
 from stream_exports.datasets import registry
@@ -22,12 +21,6 @@ def export(query: str, fast: bool, settings) -> list[bytes]:
     settings.STREAM_EXPORTS = {"COPY_FAST_PATH": fast, "CHUNK_SIZE": 700}
     parsed = parse_export_query(registry.get("orders"), QueryDict(query))
     return b"".join(ndjson_chunks(parsed.row_plan(None), parsed.fields)).splitlines()
-
-
-@pytest.fixture
-def postgres(world):
-    if connection.vendor != "postgresql":
-        pytest.skip("COPY is PostgreSQL's")
 
 
 @pytest.mark.parametrize(
