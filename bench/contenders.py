@@ -16,8 +16,10 @@ from .measure import Transfer, curl, prewarm, psql_copy
 from .servers import OUT, Server, serve
 
 ORM_PATH = {"STREAM_EXPORTS": json.dumps({"COPY_FAST_PATH": False})}
-IMMEDIATE = {"STREAM_EXPORTS": json.dumps({"JOB_RUNNER": "stream_exports.runners.ImmediateRunner"})}
-THREAD = {"STREAM_EXPORTS": json.dumps({"JOB_RUNNER": "stream_exports.runners.ThreadRunner"})}
+IMMEDIATE = {
+    "STREAM_EXPORTS": json.dumps({"JOB_RUNNER": "stream_exports.jobs.runners.ImmediateRunner"})
+}
+THREAD = {"STREAM_EXPORTS": json.dumps({"JOB_RUNNER": "stream_exports.jobs.runners.ThreadRunner"})}
 MEDIA = OUT / "media"
 
 

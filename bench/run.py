@@ -86,7 +86,7 @@ def prepare_database(database_url: str, rows: int) -> Any:
 
 def signer(user: Any) -> Callable[[str, dict[str, str]], str]:
     """``(path, params) -> signed "path?query"`` acting as ``user``."""
-    from stream_exports.access import sign_url
+    from stream_exports.http.access import sign_url
 
     return lambda path, params: sign_url(path, user, params, expires=24 * 3600)
 

@@ -232,7 +232,7 @@ def sse_load(n: int, redis_url: str, context: Context) -> dict[str, Any]:
     settings = {
         **limits,
         "HEARTBEAT": HEARTBEAT,
-        "JOB_RUNNER": "stream_exports.runners.WorkerRunner",
+        "JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner",
     }
     env = {
         **server_env(context.database_url),

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from stream_exports.lambda_events import lambda_event
+from stream_exports.aws.events import lambda_event
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/exports/", permanent=False)),

@@ -1,3 +1,5 @@
+"""The app's configuration: system checks, and ``exports.py`` discovered in every app."""
+
 from django.apps import AppConfig
 from django.utils.module_loading import autodiscover_modules
 
@@ -8,6 +10,7 @@ class StreamExportsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        """Register the system checks; import each installed app's ``exports`` module."""
+        from . import checks  # noqa: F401  (Django's idiom: checks register on import)
 
         autodiscover_modules("exports")

@@ -1,59 +1,168 @@
-"""System checks: settings, middleware and datasets, with what to change."""
+"""System checks: settings, middleware and datasets, one id per problem, with what to change.
+
+=====================  ===========================================================
+``stream_exports.E001``  ``STREAM_EXPORTS`` is not a dict
+``stream_exports.E002``  ``STREAM_EXPORTS`` has an unknown key
+``stream_exports.E003``  a value of the wrong type
+``stream_exports.E004``  a number that must be positive is not
+``stream_exports.E005``  ``ENGINE`` is not one of the engines
+``stream_exports.E006``  ``JOB_RUNNER`` cannot be imported
+``stream_exports.E007``  ``LambdaRunner`` without ``JOB_LAMBDA_FUNCTION``
+``stream_exports.E008``  ``JOB_STORAGE`` names no alias of ``STORAGES``
+``stream_exports.E009``  ``JOB_HEARTBEAT`` is not shorter than ``JOB_STALE_AFTER``
+``stream_exports.E010``  a dataset's cursor is not a field
+``stream_exports.E011``  a dataset's cursor is not unique and not null
+``stream_exports.E012``  a dataset names a field its model does not have
+``stream_exports.E020``  an ``ExportActionsMixin`` names no registered dataset
+``stream_exports.W001``  Django's ``GZipMiddleware`` is installed
+=====================  ===========================================================
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import FieldError
+from django.core.files.storage import storages
+from django.utils.module_loading import import_string
 
-from .conf import DEFAULTS, conf
-from .datasets import Dataset, registry
-from .engine import ENGINES
+from .conf import Settings, conf
+from .core.datasets import Dataset, registry
+from .core.readers import ENGINES
+
+__all__ = ["check_datasets", "check_gzip", "check_jobs", "check_settings"]
+
+#: Where runners named in earlier versions live now.
+MOVED_RUNNERS = {
+    "stream_exports.runners.ThreadRunner": "stream_exports.jobs.runners.ThreadRunner",
+    "stream_exports.runners.WorkerRunner": "stream_exports.jobs.runners.WorkerRunner",
+    "stream_exports.runners.ImmediateRunner": "stream_exports.jobs.runners.ImmediateRunner",
+    "stream_exports.runners.LambdaRunner": "stream_exports.aws.runner.LambdaRunner",
+}
+
+POSITIVE = (
+    "CHUNK_SIZE",
+    "COPY_CHUNK_BYTES",
+    "HEARTBEAT",
+    "POLL_INTERVAL",
+    "SIGNED_URL_EXPIRES",
+    "SIGNED_URL_MAX_AGE",
+    "JOB_HEARTBEAT",
+    "JOB_STALE_AFTER",
+    "JOB_PROGRESS_INTERVAL",
+    "JOB_LOG_INTERVAL",
+    "MAX_STREAMS",
+    "MAX_STREAMS_PER_USER",
+    "FOLLOW_PAGE_SIZE",
+    "MAX_FAILED_POLLS",
+    "DOWNLOAD_READ_SIZE",
+    "PUSH_TIMEOUT",
+    "SSE_RETRY_MS",
+)
+
+
+def _error(message: str, number: int, hint: str | None = None) -> Error:
+    return Error(message, hint=hint, id=f"stream_exports.E{number:03d}")
+
+
+def _unknown_keys(given: dict[str, Any]) -> list[CheckMessage]:
+    declared = sorted(setting.name for setting in Settings.declared())
+    hint = f"Known keys: {', '.join(declared)}."
+    return [
+        _error(f"STREAM_EXPORTS has unknown key {key!r}.", 2, hint)
+        for key in sorted(set(given) - set(declared))
+    ]
+
+
+def _type_errors(given: dict[str, Any]) -> list[CheckMessage]:
+    """Values that are not of their setting's type (an int will do for a float)."""
+    declared = {setting.name: setting for setting in Settings.declared()}
+    errors: list[CheckMessage] = []
+    for key, value in given.items():
+        setting = declared.get(key)
+        wanted = type(setting.default) if setting is not None else None
+        if wanted is None or isinstance(value, wanted) or (wanted is float and _is_int(value)):
+            continue
+        errors.append(
+            _error(
+                f"STREAM_EXPORTS[{key!r}] is {value!r}; it must be a {wanted.__name__}.",
+                3,
+                f"The default is {setting.default!r}." if setting else None,
+            )
+        )
+    return errors
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @register(Tags.compatibility)
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """``STREAM_EXPORTS`` holds only known keys with usable values."""
-    errors = []
     given = getattr(settings, "STREAM_EXPORTS", {})
     if not isinstance(given, dict):
-        return [Error("STREAM_EXPORTS must be a dict.", id="stream_exports.E001")]
-    for key in sorted(set(given) - set(DEFAULTS)):
-        errors.append(
-            Error(
-                f"STREAM_EXPORTS has unknown key {key!r}.",
-                hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.",
-                id="stream_exports.E001",
-            )
-        )
+        return [_error("STREAM_EXPORTS must be a dict.", 1)]
+    errors = _type_errors(given)
+    if errors:
+        return _unknown_keys(given) + errors  # the values below cannot be read safely
+    errors = _unknown_keys(given)
     if conf.ENGINE not in ENGINES:
+        hint = f"Use one of: {', '.join(ENGINES)}."
+        errors.append(_error(f"STREAM_EXPORTS['ENGINE'] is {conf.ENGINE!r}.", 5, hint))
+    for key in POSITIVE:
+        if getattr(conf, key) <= 0:
+            errors.append(_error(f"STREAM_EXPORTS[{key!r}] must be positive.", 4))
+    return errors
+
+
+@register(Tags.compatibility)
+def check_jobs(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The job runner imports, Lambda has its function, storage exists, heartbeats fit."""
+    if check_settings():
+        return []  # reported there
+    errors: list[CheckMessage] = []
+    runner = conf.JOB_RUNNER
+    try:
+        import_string(runner)
+    except ImportError as exc:
+        moved = MOVED_RUNNERS.get(runner)
+        hint = f"It moved: use {moved!r}." if moved else "Give the dotted path of a runner class."
         errors.append(
-            Error(
-                f"STREAM_EXPORTS['ENGINE'] is {conf.ENGINE!r}.",
-                hint=f"Use one of: {', '.join(ENGINES)}.",
-                id="stream_exports.E001",
+            _error(f"STREAM_EXPORTS['JOB_RUNNER'] {runner!r} cannot be imported: {exc}", 6, hint)
+        )
+    if runner.endswith(".LambdaRunner") and not conf.JOB_LAMBDA_FUNCTION:
+        errors.append(
+            _error(
+                "STREAM_EXPORTS['JOB_RUNNER'] is LambdaRunner but JOB_LAMBDA_FUNCTION is empty.",
+                7,
+                "Set JOB_LAMBDA_FUNCTION to the jobs function's name or ARN.",
             )
         )
-    for key in ("CHUNK_SIZE", "HEARTBEAT", "POLL_INTERVAL", "SIGNED_URL_EXPIRES"):
-        if getattr(conf, key) <= 0:
-            errors.append(
-                Error(f"STREAM_EXPORTS[{key!r}] must be positive.", id="stream_exports.E001")
-            )
-    if conf.JOB_RUNNER.endswith(".LambdaRunner") and not conf.JOB_LAMBDA_FUNCTION:
+    if conf.JOB_STORAGE not in storages.backends:
         errors.append(
-            Error(
-                "STREAM_EXPORTS['JOB_RUNNER'] is LambdaRunner but JOB_LAMBDA_FUNCTION is empty.",
-                hint="Set JOB_LAMBDA_FUNCTION to the jobs function's name or ARN.",
-                id="stream_exports.E001",
+            _error(
+                f"STREAM_EXPORTS['JOB_STORAGE'] is {conf.JOB_STORAGE!r}, not an alias of STORAGES.",
+                8,
+                f"Aliases: {', '.join(storages.backends)}.",
+            )
+        )
+    if conf.JOB_HEARTBEAT >= conf.JOB_STALE_AFTER:
+        errors.append(
+            _error(
+                f"JOB_HEARTBEAT ({conf.JOB_HEARTBEAT}) must be shorter than JOB_STALE_AFTER "
+                f"({conf.JOB_STALE_AFTER}): every running job would be failed as stale.",
+                9,
+                "Keep JOB_STALE_AFTER several heartbeats long (the default is 10).",
             )
         )
     return errors
 
 
 @register(Tags.compatibility)
-def check_gzip(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+def check_gzip(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Django's GZipMiddleware stalls live streams."""
     if "django.middleware.gzip.GZipMiddleware" not in settings.MIDDLEWARE:
         return []
@@ -67,30 +176,29 @@ def check_gzip(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
     ]
 
 
-def _dataset_errors(dataset: Dataset) -> list[Error]:
+def _dataset_errors(dataset: Dataset) -> list[CheckMessage]:
     where = f"Dataset {dataset.name!r}"
     try:
         cursor = dataset.cursor_field
     except Exception as exc:
-        message = f"{where}: cursor {dataset.cursor!r} is not a field ({exc})."
-        return [Error(message, id="stream_exports.E002")]
-    errors = []
+        return [_error(f"{where}: cursor {dataset.cursor!r} is not a field ({exc}).", 10)]
+    errors: list[CheckMessage] = []
     if not (cursor.primary_key or cursor.unique) or cursor.null:
         errors.append(
-            Error(
+            _error(
                 f"{where}: cursor field {cursor.name!r} must be unique and not null.",
-                hint="Rows are ordered and resumed by it; use the primary key or a unique field.",
-                id="stream_exports.E002",
+                11,
+                "Rows are ordered and resumed by it; use the primary key or a unique field.",
             )
         )
     try:
         dataset.model._default_manager.values_list(*dataset.fields)
     except FieldError as exc:
-        errors.append(Error(f"{where}: {exc}", id="stream_exports.E003"))
+        errors.append(_error(f"{where}: {exc}", 12))
     return errors
 
 
 @register(Tags.models)
-def check_datasets(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+def check_datasets(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Every registered dataset has a usable cursor and real fields."""
     return [error for dataset in registry for error in _dataset_errors(dataset)]

@@ -1,127 +1,149 @@
-"""Settings for stream_exports, read in one place from ``settings.STREAM_EXPORTS``.
+"""Settings for stream_exports: every tunable, read in one place from ``settings.STREAM_EXPORTS``.
 
-Every read goes through a property, so ``override_settings`` works in tests.
+Each key is a :class:`Setting` with its default, its type and what it means;
+the settings reference in the docs is generated from them. Every read goes
+through Django's ``settings``, so ``override_settings`` works in tests::
+
+    STREAM_EXPORTS = {"CHUNK_SIZE": 5000, "JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner"}
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Generic, TypeVar, overload
 
 from django.conf import settings
 
-DEFAULTS: dict[str, Any] = {
-    # Rows fetched from the database and encoded per chunk sent to the client.
-    "CHUNK_SIZE": 2000,
-    # How rows leave the database: "cursor" (server-side cursor), "keyset"
-    # (pages of CHUNK_SIZE ordered by the cursor field) or "auto" (cursor where
-    # the backend streams, keyset otherwise, e.g. DISABLE_SERVER_SIDE_CURSORS).
-    "ENGINE": "auto",
-    # On PostgreSQL, let the database write the JSON lines (COPY) when every
-    # exported field allows it: several times faster than the ORM path.
-    "COPY_FAST_PATH": True,
-    # Seconds between ": keepalive" comments on idle SSE and log streams.
-    "HEARTBEAT": 15.0,
-    # Seconds between database polls when progress is not pushed.
-    "POLL_INTERVAL": 0.5,
-    # Default lifetime, in seconds, of a signed URL.
-    "SIGNED_URL_EXPIRES": 3600,
-    # Longest lifetime, in seconds, a signed URL may be given or is accepted with.
-    "SIGNED_URL_MAX_AGE": 7 * 24 * 3600,
-    # Salt that keeps these signatures apart from the project's other ones.
-    "SIGNING_SALT": "stream_exports.url",
-    # Dotted path of the class that starts jobs: in-process threads (the demo),
-    # the `manage.py export_worker` queue, or your own (stream_exports.runners).
-    "JOB_RUNNER": "stream_exports.runners.ThreadRunner",
-    # Function that LambdaRunner invokes asynchronously for each job (name or ARN).
-    "JOB_LAMBDA_FUNCTION": "",
-    # Alias in settings.STORAGES that job files are written to.
-    "JOB_STORAGE": "default",
-    # Seconds between a running job's heartbeats, and after which a silent one fails.
-    "JOB_HEARTBEAT": 2.0,
-    "JOB_STALE_AFTER": 20.0,
-    # Least seconds between two progress events of a job.
-    "JOB_PROGRESS_INTERVAL": 0.25,
-    # Count the rows before a job starts, so progress has a total.
-    "JOB_COUNT_TOTAL": True,
-    # Streams (exports, event and log streams) open at once, per process: in all, per user.
-    "MAX_STREAMS": 1000,
-    "MAX_STREAMS_PER_USER": 50,
-}
+__all__ = ["Setting", "Settings", "conf", "user_settings"]
+
+T = TypeVar("T", int, float, bool, str)
+
+
+def user_settings() -> dict[str, Any]:
+    """What the project set in ``settings.STREAM_EXPORTS`` (``{}`` when nothing)."""
+    given = getattr(settings, "STREAM_EXPORTS", {})
+    return given if isinstance(given, dict) else {}
+
+
+class Setting(Generic[T]):
+    """One key of ``STREAM_EXPORTS``: its default (whose type a value is cast to) and meaning."""
+
+    def __init__(self, default: T, help: str, section: str) -> None:
+        self.default = default
+        self.help = help
+        self.section = section
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> Setting[T]: ...
+    @overload
+    def __get__(self, instance: Settings, owner: type) -> T: ...
+    def __get__(self, instance: Settings | None, owner: type) -> Setting[T] | T:
+        if instance is None:
+            return self
+        return type(self.default)(user_settings().get(self.name, self.default))
+
+
+EXPORTS, SERVING, ACCESS, JOBS, FOLLOW = "Exports", "Serving", "Access", "Jobs", "Following jobs"
 
 
 class Settings:
-    """Typed access to ``settings.STREAM_EXPORTS`` with documented defaults."""
+    """Typed access to ``settings.STREAM_EXPORTS``, one attribute per key."""
 
-    def _get(self, name: str) -> Any:
-        return getattr(settings, "STREAM_EXPORTS", {}).get(name, DEFAULTS[name])
+    # Exports
+    CHUNK_SIZE = Setting(
+        2000, "Rows fetched from the database, encoded and sent per chunk.", EXPORTS
+    )
+    ENGINE = Setting(
+        "auto",
+        'How rows leave the database: `"cursor"` (a server-side cursor), `"keyset"` (pages '
+        'ordered by the cursor field) or `"auto"` (cursor where the backend streams, keyset '
+        "elsewhere, e.g. with `DISABLE_SERVER_SIDE_CURSORS`).",
+        EXPORTS,
+    )
+    COPY_FAST_PATH = Setting(
+        True,
+        "On PostgreSQL, let the database write the lines (`COPY`) when every exported field "
+        "allows it.",
+        EXPORTS,
+    )
+    COPY_CHUNK_BYTES = Setting(
+        256 * 1024, "Bytes of `COPY` lines gathered before they leave as one chunk.", EXPORTS
+    )
+    # Serving
+    MAX_STREAMS = Setting(
+        1000, "Streams (exports, downloads, events, logs) open at once per process.", SERVING
+    )
+    MAX_STREAMS_PER_USER = Setting(
+        50, "Streams one user may have open at once per process.", SERVING
+    )
+    BUSY_RETRY_AFTER = Setting(5, "`Retry-After` seconds of a 429 when over a stream cap.", SERVING)
+    UNAVAILABLE_RETRY_AFTER = Setting(
+        2, "`Retry-After` seconds of a 503 while the database is unreachable.", SERVING
+    )
+    DOWNLOAD_READ_SIZE = Setting(
+        64 * 1024, "Bytes read from a job's file per chunk of its download.", SERVING
+    )
+    # Access
+    SIGNED_URL_EXPIRES = Setting(3600, "Default lifetime of a signed URL, in seconds.", ACCESS)
+    SIGNED_URL_MAX_AGE = Setting(
+        7 * 24 * 3600,
+        "Longest lifetime a signed URL may be given or is accepted with, in seconds.",
+        ACCESS,
+    )
+    SIGNING_SALT = Setting(
+        "stream_exports.url", "Keeps these signatures apart from the project's others.", ACCESS
+    )
+    # Jobs
+    JOB_RUNNER = Setting(
+        "stream_exports.jobs.runners.ThreadRunner",
+        "Dotted path of the class that starts jobs.",
+        JOBS,
+    )
+    JOB_LAMBDA_FUNCTION = Setting(
+        "", "The jobs function `LambdaRunner` invokes (name or ARN).", JOBS
+    )
+    JOB_STORAGE = Setting(
+        "default", "Alias in `settings.STORAGES` that job files are written to.", JOBS
+    )
+    JOB_HEARTBEAT = Setting(2.0, "Seconds between a running job's heartbeats.", JOBS)
+    JOB_STALE_AFTER = Setting(
+        20.0, "Seconds without a heartbeat after which a running job is failed.", JOBS
+    )
+    JOB_PROGRESS_INTERVAL = Setting(
+        0.25, "Least seconds between two progress events of a job.", JOBS
+    )
+    JOB_LOG_INTERVAL = Setting(1.0, "Seconds between two progress lines in a job's log.", JOBS)
+    JOB_COUNT_TOTAL = Setting(
+        True, "Count the rows before a job starts, so progress has a total.", JOBS
+    )
+    # Following jobs
+    HEARTBEAT = Setting(15.0, "Seconds between `: keepalive` lines on idle event streams.", FOLLOW)
+    POLL_INTERVAL = Setting(
+        0.5, "Seconds between database polls when progress is not pushed.", FOLLOW
+    )
+    SSE_RETRY_MS = Setting(
+        2000,
+        "The `retry:` an event stream opens with: milliseconds a client waits to reconnect.",
+        FOLLOW,
+    )
+    FOLLOW_PAGE_SIZE = Setting(500, "Events or log lines read per database poll.", FOLLOW)
+    MAX_FAILED_POLLS = Setting(
+        10, "Failed polls in a row after which a stream ends (its client reconnects).", FOLLOW
+    )
+    PUSH_TIMEOUT = Setting(
+        2.0, "Seconds a job waits for a push to leave before going on without it.", FOLLOW
+    )
 
-    @property
-    def CHUNK_SIZE(self) -> int:
-        return int(self._get("CHUNK_SIZE"))
-
-    @property
-    def ENGINE(self) -> str:
-        return str(self._get("ENGINE"))
-
-    @property
-    def COPY_FAST_PATH(self) -> bool:
-        return bool(self._get("COPY_FAST_PATH"))
-
-    @property
-    def HEARTBEAT(self) -> float:
-        return float(self._get("HEARTBEAT"))
-
-    @property
-    def POLL_INTERVAL(self) -> float:
-        return float(self._get("POLL_INTERVAL"))
-
-    @property
-    def SIGNED_URL_EXPIRES(self) -> int:
-        return int(self._get("SIGNED_URL_EXPIRES"))
-
-    @property
-    def SIGNED_URL_MAX_AGE(self) -> int:
-        return int(self._get("SIGNED_URL_MAX_AGE"))
-
-    @property
-    def SIGNING_SALT(self) -> str:
-        return str(self._get("SIGNING_SALT"))
-
-    @property
-    def JOB_RUNNER(self) -> str:
-        return str(self._get("JOB_RUNNER"))
-
-    @property
-    def JOB_LAMBDA_FUNCTION(self) -> str:
-        return str(self._get("JOB_LAMBDA_FUNCTION"))
-
-    @property
-    def JOB_STORAGE(self) -> str:
-        return str(self._get("JOB_STORAGE"))
-
-    @property
-    def JOB_HEARTBEAT(self) -> float:
-        return float(self._get("JOB_HEARTBEAT"))
-
-    @property
-    def JOB_STALE_AFTER(self) -> float:
-        return float(self._get("JOB_STALE_AFTER"))
-
-    @property
-    def JOB_PROGRESS_INTERVAL(self) -> float:
-        return float(self._get("JOB_PROGRESS_INTERVAL"))
-
-    @property
-    def JOB_COUNT_TOTAL(self) -> bool:
-        return bool(self._get("JOB_COUNT_TOTAL"))
-
-    @property
-    def MAX_STREAMS(self) -> int:
-        return int(self._get("MAX_STREAMS"))
-
-    @property
-    def MAX_STREAMS_PER_USER(self) -> int:
-        return int(self._get("MAX_STREAMS_PER_USER"))
+    @classmethod
+    def declared(cls) -> Iterator[Setting[Any]]:
+        """Every setting, in the order declared."""
+        for value in vars(cls).values():
+            if isinstance(value, Setting):
+                yield value
 
 
 conf = Settings()

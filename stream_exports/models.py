@@ -11,6 +11,16 @@ from django.db import models
 
 from .conf import conf
 
+__all__ = [
+    "FINISHED",
+    "ExportJob",
+    "ExportJobQuerySet",
+    "JobEvent",
+    "JobLogLine",
+    "Status",
+    "job_storage",
+]
+
 
 class Status(models.TextChoices):
     QUEUED = "queued"
@@ -26,6 +36,12 @@ FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 def job_storage() -> Storage:
     """The storage job files go to: ``STORAGES[STREAM_EXPORTS["JOB_STORAGE"]]``."""
     return storages[conf.JOB_STORAGE]
+
+
+class ExportJobQuerySet(models.QuerySet["ExportJob"]):
+    def visible_to(self, user: Any) -> ExportJobQuerySet:
+        """The jobs ``user`` may see: their own, or every one for a superuser."""
+        return self if user.is_superuser else self.filter(owner=user)
 
 
 class ExportJob(models.Model):
@@ -55,6 +71,8 @@ class ExportJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
 
+    objects = ExportJobQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "export job"
@@ -65,6 +83,10 @@ class ExportJob(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+    def visible_to(self, user: Any) -> bool:
+        """Whether ``user`` may see this job (its owner, or a superuser)."""
+        return bool(user.is_superuser or self.owner_id == user.pk)
 
     def as_status(self) -> dict[str, Any]:
         """The job's status as the API and SSE events show it."""

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import job_views, views
+from .http import job_views, views
 
 app_name = "stream_exports"
 

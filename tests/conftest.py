@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
 
-from stream_exports.access import sign_url
+from stream_exports.http.access import sign_url
 
 from .servers import Server, database_url, run_server
 
@@ -88,7 +88,7 @@ def committed_jobs(world, django_db_blocker, settings, tmp_path):
     their files go to ``tmp_path``. Jobs stay queued unless a test picks a runner."""
     from stream_exports.models import ExportJob
 
-    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.runners.WorkerRunner"}
+    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner"}
     settings.MEDIA_ROOT = tmp_path
     with django_db_blocker.unblock():
         yield
@@ -98,7 +98,7 @@ def committed_jobs(world, django_db_blocker, settings, tmp_path):
 @pytest.fixture
 def fails_after_first_batch(monkeypatch) -> None:
     """The ORM path reads one batch, then fails ("disk on fire")."""
-    from stream_exports import engine
+    from stream_exports.core import readers as engine
 
     real = engine.cursor_batches
 

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from stream_exports.access import sign_url
+from stream_exports.http.access import sign_url
 
 pytestmark = pytest.mark.django_db
 

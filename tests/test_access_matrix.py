@@ -15,8 +15,9 @@ CALLERS = ["anonymous", "plain", "staff_without_perm", "staff", "superuser"]
 @pytest.fixture(scope="module")
 def job(world, django_db_blocker) -> ExportJob:
     """A finished job owned by "staff" (committed: jobs are read across requests)."""
-    from stream_exports.datasets import registry
-    from stream_exports.jobs import create_job, run_job
+    from stream_exports.core.datasets import registry
+    from stream_exports.jobs.lifecycle import create_job
+    from stream_exports.jobs.worker import run_job
 
     with django_db_blocker.unblock():
         job = create_job(registry.get("orders"), {"limit": "5"}, world["users"]["staff"])
@@ -53,7 +54,7 @@ EXPECTED = {
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("endpoint", list(EXPECTED))
 def test_access_matrix(world, job, settings, endpoint, caller):
-    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.runners.WorkerRunner"}
+    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner"}
     method, path = endpoint.split(" ")
     path = path.format(id=job.pk)
     client = client_for(world, caller)

@@ -17,7 +17,7 @@ CHANGELIST = "/admin/demo/order/"
 
 @pytest.fixture(autouse=True)
 def immediate(committed_jobs, settings):
-    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.runners.ImmediateRunner"}
+    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.jobs.runners.ImmediateRunner"}
 
 
 def client_for(world: dict[str, Any], user: str) -> Client:
@@ -81,7 +81,7 @@ def test_users_who_may_not_export_get_no_export_actions(world):
         *world["users"]["staff"].user_permissions.all()
     )
     # Same view permission, but the dataset refuses: a custom rule.
-    from stream_exports.datasets import registry
+    from stream_exports.core.datasets import registry
 
     dataset = registry.get("orders")
     original = dataset.permission
@@ -108,7 +108,7 @@ def test_job_list_and_pages_show_only_the_owners_jobs(world):
 
 
 def test_cancel_and_run_again_from_the_job_page(world, settings):
-    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.runners.WorkerRunner"}
+    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner"}
     client = client_for(world, "staff")
     run_action(client, "export_ndjson_background", "paid__exact=0")
     job = ExportJob.objects.get()

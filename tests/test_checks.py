@@ -10,9 +10,10 @@ from django.test import Client
 
 from project.demo.management.commands.seed_demo import ensure_demo_user
 from project.demo.models import Order
-from stream_exports import checks, filters
+from stream_exports import checks
 from stream_exports.conf import conf
-from stream_exports.datasets import Dataset, Registry
+from stream_exports.core import filters
+from stream_exports.core.datasets import Dataset, Registry
 
 pytestmark = pytest.mark.django_db
 
@@ -30,22 +31,24 @@ def test_settings_are_read_at_every_access(settings):
 def test_unknown_or_bad_settings_are_errors(settings):
     settings.STREAM_EXPORTS = {"CHUNK_SIZ": 1, "ENGINE": "fast", "HEARTBEAT": 0}
     messages = checks.check_settings()
-    assert ids(messages) == ["stream_exports.E001"] * 3
+    assert ids(messages) == ["stream_exports.E002", "stream_exports.E005", "stream_exports.E004"]
     assert "unknown key 'CHUNK_SIZ'" in messages[0].msg
     assert "'fast'" in messages[1].msg and "cursor" in messages[1].hint
     assert "HEARTBEAT" in messages[2].msg
 
 
 def test_the_lambda_runner_needs_a_function(settings):
-    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.runners.LambdaRunner"}
-    (message,) = checks.check_settings()
+    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.aws.runner.LambdaRunner"}
+    (message,) = checks.check_jobs()
+    assert message.id == "stream_exports.E007"
     assert "JOB_LAMBDA_FUNCTION is empty" in message.msg
     settings.STREAM_EXPORTS["JOB_LAMBDA_FUNCTION"] = "jobs"
-    assert checks.check_settings() == []
+    assert checks.check_jobs() == []
 
 
 def test_the_demo_settings_pass_every_check():
     assert checks.check_settings() == []
+    assert checks.check_jobs() == []
     assert checks.check_gzip() == []
     assert checks.check_datasets() == []
 
@@ -83,7 +86,7 @@ def test_datasets_with_a_bad_cursor_or_field_are_errors(monkeypatch):
     registry.register(Dataset("ghost", Order.objects.all(), ["id", "colour"]))
     monkeypatch.setattr(checks, "registry", registry)
     messages = checks.check_datasets()
-    assert ids(messages) == ["stream_exports.E002", "stream_exports.E002", "stream_exports.E003"]
+    assert ids(messages) == ["stream_exports.E011", "stream_exports.E011", "stream_exports.E012"]
     assert "'email' must be unique and not null" in messages[0].msg
     assert "colour" in messages[2].msg
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from stream_exports.access import sign_url
 from stream_exports.client import (
     Download,
     ExportFailed,
@@ -26,6 +25,7 @@ from stream_exports.client import (
     tail_log,
     with_params,
 )
+from stream_exports.http.access import sign_url
 
 from .servers import Reply, scripted_server
 

@@ -27,7 +27,7 @@ from botocore.stub import Stubber
 from deploy import package
 from deploy.__main__ import main as deploy_main
 from deploy.streaming import enable_streaming
-from stream_exports.access import sign_url
+from stream_exports.http.access import sign_url
 
 from .conftest import server_env
 from .servers import ROOT, Reply, free_port, run_process, scripted_server
@@ -113,7 +113,7 @@ def test_the_app_streams_and_jobs_run_in_a_buffered_function(monkeypatch):
     assert env["AppFunction"]["AWS_LWA_INVOKE_MODE"] == "response_stream"
     assert env["JobsFunction"]["AWS_LWA_INVOKE_MODE"] == "buffered"
     runner = env["AppFunction"]["STREAM_EXPORTS"]["Fn::Sub"]
-    assert '"JOB_RUNNER": "stream_exports.runners.LambdaRunner"' in runner
+    assert '"JOB_RUNNER": "stream_exports.aws.runner.LambdaRunner"' in runner
     assert '"JOB_LAMBDA_FUNCTION": "${JobsFunction}"' in runner
     for name, function in functions.items():
         props = function["Properties"]
@@ -338,7 +338,7 @@ def test_the_package_runs_on_a_bare_python_as_lambda_would(world, tmp_path):
         assert archive.getinfo("deploy/run.sh").external_attr >> 16 == 0o100755
         names = set(archive.namelist())
         archive.extractall(task_root)
-    assert {"manage.py", "project/settings.py", "stream_exports/views.py"} <= names
+    assert {"manage.py", "project/settings.py", "stream_exports/http/views.py"} <= names
     assert any(n.startswith("psycopg_binary/") and "x86_64-linux-gnu.so" in n for n in names)
     assert not any(n.startswith(("tests/", ".venv/", "bench/")) for n in names)
     # Lambda's python3.11 has no site-packages of ours: a venv without packages stands in.

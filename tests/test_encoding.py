@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from stream_exports import encoding
+from stream_exports.core import encoding
 
 SEPARATORS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 

@@ -12,7 +12,7 @@ from django.db import connections
 from django.test import AsyncClient, Client
 
 from project.demo.models import Order
-from stream_exports import engine
+from stream_exports.core import readers as engine
 
 pytestmark = pytest.mark.django_db
 
@@ -248,12 +248,12 @@ def test_wsgi_requests_get_a_sync_stream(signed):
 def test_an_unreachable_database_is_503_with_retry_after(signed, monkeypatch, error):
     from django import db
 
-    from stream_exports import views
+    from stream_exports.core.datasets import registry
 
     def down(*args: Any) -> Any:
         raise getattr(db, error)("connection refused")
 
-    monkeypatch.setattr(views, "find_dataset", down)
+    monkeypatch.setattr(registry, "allowed", down)
     response = get(signed)
     assert response.status_code == 503
     assert response["Retry-After"] == "2"

@@ -11,15 +11,22 @@ import pytest
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.utils import timezone
 
-from stream_exports import fanout, jobs, push, tail
-from stream_exports.datasets import registry
+from stream_exports.core.datasets import registry
+from stream_exports.jobs import feeds as fanout
+from stream_exports.jobs import follow as tail
+from stream_exports.jobs import lifecycle as jobs
+from stream_exports.jobs import push
 from stream_exports.models import ExportJob, Status
 
 pytestmark = pytest.mark.usefixtures("committed_jobs")
 
 STREAMS = 50
 #: Reads come from writes only: no timer read while the test runs.
-QUIET = {"JOB_RUNNER": "stream_exports.runners.WorkerRunner", "POLL_INTERVAL": 60, "HEARTBEAT": 60}
+QUIET = {
+    "JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner",
+    "POLL_INTERVAL": 60,
+    "HEARTBEAT": 60,
+}
 
 
 @pytest.fixture

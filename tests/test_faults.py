@@ -19,8 +19,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from stream_exports.access import sign_url
 from stream_exports.client import Download, Timeouts
+from stream_exports.http.access import sign_url
 
 from .conftest import server_env
 from .servers import free_port, manage, run_server

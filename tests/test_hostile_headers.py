@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 def finished_job(world, django_db_blocker):
     """A finished job of "staff" (committed), so that every job endpoint has something;
     the database stays open (autocommit) for the whole module."""
-    from stream_exports.datasets import registry
-    from stream_exports.jobs import create_job, run_job
+    from stream_exports.core.datasets import registry
+    from stream_exports.jobs.lifecycle import create_job
+    from stream_exports.jobs.worker import run_job
     from stream_exports.models import ExportJob
 
     with django_db_blocker.unblock():
@@ -77,7 +78,7 @@ def test_no_headers_make_any_endpoint_fail(
 ):
     # Autocommit (no test transaction): followers close their connection after each poll.
     # Started jobs stay queued (no thread outlives the test).
-    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.runners.WorkerRunner"}
+    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner"}
     method, path = endpoint
     path = path.format(id=finished_job.pk)
     extra = {k: v for k, v in headers.items() if k.lower() != "content-type"}

@@ -16,8 +16,8 @@ import pytest
 import requests
 from httpx_sse import connect_sse
 
-from stream_exports.access import sign_url
-from stream_exports.jobs import LOG_EVERY
+from stream_exports.conf import conf
+from stream_exports.http.access import sign_url
 from stream_exports.models import JobEvent
 
 from .conftest import server_env
@@ -91,7 +91,7 @@ def test_three_watchers_see_every_step_and_the_same_end(server: Server, world):
     took = dt.datetime.fromisoformat(end["finished_at"]) - dt.datetime.fromisoformat(
         end["started_at"]
     )
-    if took.total_seconds() > 2 * LOG_EVERY:  # long enough to log its progress
+    if took.total_seconds() > 2 * conf.JOB_LOG_INTERVAL:  # long enough to log its progress
         assert any("rows/s" in line for line in log_lines)
     download = requests.get(links["download"], timeout=60)
     assert download.text.splitlines()[-1] == json.dumps(
@@ -117,7 +117,7 @@ def worker_setup(world, tmp_path_factory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("workers")
     env = server_env(
         world,
-        JOB_RUNNER="stream_exports.runners.WorkerRunner",
+        JOB_RUNNER="stream_exports.jobs.runners.WorkerRunner",
         JOB_HEARTBEAT=0.5,
         JOB_STALE_AFTER=3,
         POLL_INTERVAL=30 if world["redis"] else 0.5,

@@ -11,11 +11,11 @@ import pytest
 from botocore.stub import Stubber
 from django.test import Client
 
-from stream_exports.datasets import registry
-from stream_exports.jobs import create_job
-from stream_exports.lambda_events import invocation_payload
+from stream_exports.aws.events import invocation_payload
+from stream_exports.aws.runner import LambdaRunner
+from stream_exports.core.datasets import registry
+from stream_exports.jobs.lifecycle import create_job
 from stream_exports.models import ExportJob
-from stream_exports.runners import LambdaRunner
 
 FUNCTION = "stream-exports-jobs"
 #: ``x-amzn-request-context`` as Lambda Web Adapter sets it for an API Gateway (REST) event.
@@ -44,7 +44,7 @@ def queued_job(world):
 
 def test_lambda_runner_invokes_the_jobs_function_asynchronously(world, settings):
     settings.STREAM_EXPORTS = {
-        "JOB_RUNNER": "stream_exports.runners.LambdaRunner",
+        "JOB_RUNNER": "stream_exports.aws.runner.LambdaRunner",
         "JOB_LAMBDA_FUNCTION": FUNCTION,
     }
     client = lambda_client()
@@ -65,7 +65,7 @@ def test_lambda_runner_invokes_the_jobs_function_asynchronously(world, settings)
 
 def test_starting_a_job_on_lambda_invokes_once_the_job_is_committed(world, settings, monkeypatch):
     settings.STREAM_EXPORTS = {
-        "JOB_RUNNER": "stream_exports.runners.LambdaRunner",
+        "JOB_RUNNER": "stream_exports.aws.runner.LambdaRunner",
         "JOB_LAMBDA_FUNCTION": FUNCTION,
     }
     client = lambda_client()

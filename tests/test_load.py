@@ -19,7 +19,7 @@ import psutil
 import pytest
 import requests
 
-from stream_exports.access import sign_url
+from stream_exports.http.access import sign_url
 
 from .conftest import server_env
 from .servers import Server, run_server

@@ -9,9 +9,9 @@ from django.db import connection
 from django.http import QueryDict
 
 from project.demo.models import Order
-from stream_exports.datasets import registry
-from stream_exports.engine import fast_timestamps, row_batches
-from stream_exports.params import parse_export_query
+from stream_exports.core.datasets import registry
+from stream_exports.core.query import parse_export_query
+from stream_exports.core.readers import fast_timestamps, row_batches
 
 pytestmark = pytest.mark.django_db
 

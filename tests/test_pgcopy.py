@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 from django.http import QueryDict
 
-from stream_exports.datasets import registry
-from stream_exports.params import parse_export_query
-from stream_exports.pgcopy import line_sql
-from stream_exports.streams import ndjson_chunks
+from stream_exports.core.datasets import registry
+from stream_exports.core.ndjson import ndjson_chunks
+from stream_exports.core.pgcopy import line_sql
+from stream_exports.core.query import parse_export_query
 
 pytestmark = pytest.mark.django_db
 

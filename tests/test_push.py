@@ -9,7 +9,7 @@ import threading
 import pytest
 import redis
 
-from stream_exports import push
+from stream_exports.jobs import push
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("REDIS_URL"), reason="REDIS_URL is not set: no channel layer to push on"

@@ -1,7 +1,7 @@
 """The demo's datasets (discovered by stream_exports at start-up)."""
 
-from stream_exports import filters
-from stream_exports.datasets import Dataset, register
+from stream_exports.core import filters
+from stream_exports.core.datasets import Dataset, register
 
 from .models import Order
 

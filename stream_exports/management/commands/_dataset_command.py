@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from stream_exports.datasets import Dataset, registry
+from stream_exports.core.datasets import Dataset, ExportNotAllowed, UnknownDataset, registry
 
 
 def parse_pairs(pairs: list[str]) -> dict[str, str]:
@@ -48,11 +48,13 @@ class DatasetCommand(BaseCommand):
 
     def dataset_and_user(self, options: dict[str, Any]) -> tuple[Dataset, Any]:
         """The named dataset and the user, who must be allowed to export it."""
-        dataset = registry.get(options["name"])
-        if dataset is None:
-            known = ", ".join(d.name for d in registry)
-            raise CommandError(f"unknown dataset {options['name']!r}; known: {known}.")
         user = find_user(options["user"])
-        if not dataset.has_permission(user):
-            raise CommandError(f"user {user.get_username()!r} may not export {dataset.name!r}.")
-        return dataset, user
+        try:
+            return registry.allowed(options["name"], user), user
+        except UnknownDataset as exc:
+            known = ", ".join(d.name for d in registry)
+            raise CommandError(f"{exc}; known: {known}.") from None
+        except ExportNotAllowed as exc:
+            raise CommandError(
+                f"user {user.get_username()!r} may not export {exc.name!r}."
+            ) from None

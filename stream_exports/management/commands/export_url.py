@@ -8,8 +8,8 @@ from django.core.management.base import CommandError, CommandParser
 from django.http import QueryDict
 from django.urls import reverse
 
-from stream_exports.access import sign_url
-from stream_exports.params import ParamError, parse_export_query
+from stream_exports.core.query import ParamError, parse_export_query
+from stream_exports.http.access import sign_url
 
 from ._dataset_command import DatasetCommand, parse_pairs
 

@@ -10,7 +10,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
-from stream_exports.jobs import reap_stale_jobs, run_job
+from stream_exports.jobs.lifecycle import reap_stale_jobs
+from stream_exports.jobs.worker import run_job
 from stream_exports.models import ExportJob, Status
 
 #: The interpreter's thread switch interval here, in seconds (Python's default is 0.005).

@@ -6,10 +6,11 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from stream_exports.job_views import job_links
-from stream_exports.jobs import create_job, run_job
-from stream_exports.params import ParamError
-from stream_exports.runners import ThreadRunner, get_runner
+from stream_exports.core.query import ParamError
+from stream_exports.http.job_views import job_links
+from stream_exports.jobs.lifecycle import create_job
+from stream_exports.jobs.runners import ThreadRunner, get_runner
+from stream_exports.jobs.worker import run_job
 
 from ._dataset_command import DatasetCommand, parse_pairs
 

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.urls import reverse
 
 from project.demo.management.commands.seed_demo import DEMO_USER
-from stream_exports.access import sign_url
+from stream_exports.http.access import sign_url
 
 
 class Command(BaseCommand):

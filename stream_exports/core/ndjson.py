@@ -1,38 +1,64 @@
-"""The NDJSON wire format: record lines, then one trailer line.
+"""The NDJSON wire format: record lines, then one trailer line, written and read here.
 
-The stream is written once, as a plain sync generator of byte chunks. The
-async shell drives that same generator from the request's own thread, one
-chunk per hop, so under ASGI nothing is buffered and the database connection
-never changes thread.
+The stream is written once, as a plain sync generator of byte chunks; the
+HTTP layer serves it under WSGI as it is and under ASGI from the request's
+own thread (``stream_exports.http.responses``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 from .encoding import encode_line, encode_rows
-from .engine import RowPlan, row_batches
 from .pgcopy import copy_batches
+from .plan import RowPlan
+from .readers import row_batches
+
+__all__ = [
+    "CONNECTION_LOST",
+    "Trailer",
+    "describe_failure",
+    "error_trailer",
+    "ndjson_chunks",
+    "parse_trailer",
+    "trailer",
+]
 
 logger = logging.getLogger("stream_exports")
-
-_END = object()
-
 
 #: What a lost database connection raises (restart, failover, network): it may pass.
 CONNECTION_LOST = (OperationalError, InterfaceError)
 
+#: How every trailer line begins (and no record line can: records are the dataset's fields).
+TRAILER_KEY = "_stream"
+
+
+@dataclass(frozen=True)
+class Trailer:
+    """What the last line of an export says: ``complete``, or ``error`` with why."""
+
+    status: str
+    rows: int
+    last: Any
+    error: str = ""
+    retry: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return self.status == "complete"
+
 
 def trailer(rows: int, last: Any) -> bytes:
     """The last line of a whole export: ``{"_stream": {"status": "complete", ...}}``."""
-    return encode_line({"_stream": {"status": "complete", "rows": rows, "last": last}})
+    return encode_line({TRAILER_KEY: {"status": "complete", "rows": rows, "last": last}})
 
 
 def error_trailer(exc: BaseException, rows: int, last: Any) -> bytes:
@@ -46,7 +72,24 @@ def error_trailer(exc: BaseException, rows: int, last: Any) -> bytes:
         "rows": rows,
         "last": last,
     }
-    return encode_line({"_stream": body})
+    return encode_line({TRAILER_KEY: body})
+
+
+def parse_trailer(line: bytes) -> Trailer | None:
+    """The trailer ``line`` is, or None for a record line (or anything else)."""
+    if not line.startswith(b'{"' + TRAILER_KEY.encode() + b'"'):
+        return None
+    try:
+        body = json.loads(line)[TRAILER_KEY]
+        return Trailer(
+            status=str(body["status"]),
+            rows=int(body.get("rows", 0)),
+            last=body.get("last"),
+            error=str(body.get("error") or ""),
+            retry=bool(body.get("retry", False)),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -88,24 +131,3 @@ def encoded_batches(plan: RowPlan, names: tuple[str, ...]) -> Iterator[tuple[byt
     with closing(row_batches(plan)) as batches:
         for batch in batches:
             yield encode_rows(names, batch, plan.json_columns), len(batch), batch[-1][index]
-
-
-def _next_chunk(chunks: Iterator[bytes]) -> Any:
-    return next(chunks, _END)
-
-
-async def in_request_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    """Serve a sync chunk generator to an ASGI server without buffering it.
-
-    Each ``next()`` runs in the request's thread-sensitive thread, where the
-    view ran and the database connection lives. When the client hangs up the
-    task is cancelled here (or this generator is closed); either way the sync
-    generator is closed in that same thread, which ends the query and the
-    transaction before the connection is released.
-    """
-    step = sync_to_async(_next_chunk, thread_sensitive=True)
-    try:
-        while (chunk := await step(chunks)) is not _END:
-            yield chunk
-    finally:
-        await sync_to_async(chunks.close, thread_sensitive=True)()

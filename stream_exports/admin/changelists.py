@@ -2,20 +2,26 @@
 
 An admin action knows the changelist by its request; a background job runs
 without one. The job keeps the changelist's query string and the selected
-keys, and asks the same ModelAdmin for the same queryset as the job's owner.
+keys as its source (kind :data:`KIND`), and the worker asks the same ModelAdmin
+for the same queryset as the job's owner (``stream_exports.jobs.sources``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from django.apps import apps
 from django.contrib import admin
+from django.contrib.admin.sites import all_sites
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.test import RequestFactory
 
-from .datasets import Dataset
-from .engine import RowPlan
+__all__ = ["KIND", "changelist_queryset", "describe_changelist"]
+
+#: A job source that is an admin changelist.
+KIND = "admin.changelist"
 
 
 def describe_changelist(request: HttpRequest, model_admin: admin.ModelAdmin) -> dict[str, Any]:
@@ -24,25 +30,25 @@ def describe_changelist(request: HttpRequest, model_admin: admin.ModelAdmin) -> 
     selected = None
     if request.POST.get("select_across") != "1":
         selected = request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
+    query = request.GET.urlencode()
     return {
+        "kind": KIND,
+        "description": "an admin changelist" + (f" (?{query})" if query else ""),
         "admin_site": model_admin.admin_site.name,
         "model": opts.label_lower,
-        "query": request.GET.urlencode(),
+        "query": query,
         "path": request.path,
         "selected": selected,
     }
 
 
-def _model_admin(source: dict[str, Any]) -> admin.ModelAdmin:
-    from django.apps import apps
-    from django.contrib.admin.sites import all_sites
-
+def _model_admin(source: Mapping[str, Any]) -> admin.ModelAdmin:
     model = apps.get_model(source["model"])
     site = next(site for site in all_sites if site.name == source["admin_site"])
     return site.get_model_admin(model)
 
 
-def changelist_queryset(source: dict[str, Any], user: Any) -> QuerySet:
+def changelist_queryset(source: Mapping[str, Any], user: Any) -> QuerySet:
     """The changelist's rows for ``user``: the same filters, search and ordering."""
     model_admin = _model_admin(source)
     request = RequestFactory().get(source["path"], data=None, QUERY_STRING=source["query"])
@@ -51,11 +57,3 @@ def changelist_queryset(source: dict[str, Any], user: Any) -> QuerySet:
     if source.get("selected") is not None:
         queryset = queryset.filter(pk__in=source["selected"])
     return queryset
-
-
-def changelist_plan(dataset: Dataset, queryset: QuerySet, fields: tuple[str, ...]) -> RowPlan:
-    """Read ``queryset`` in its own order, with the dataset's fields and cursor."""
-    cursor = dataset.cursor_column
-    columns = fields if cursor in fields else (*fields, cursor)
-    ordering = tuple(queryset.query.order_by) or (cursor,)
-    return RowPlan(queryset, columns, cursor, ordering=ordering)

@@ -16,6 +16,10 @@ import threading
 from collections import defaultdict
 from typing import Any
 
+from ..conf import conf
+
+__all__ = ["Listener", "group", "notify"]
+
 logger = logging.getLogger("stream_exports")
 
 try:
@@ -25,9 +29,6 @@ except ImportError:  # channels is an optional extra
 
 _local: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = defaultdict(set)
 _local_lock = threading.Lock()
-
-#: Seconds a writer waits for its push to leave before it goes on without it.
-SEND_TIMEOUT = 2.0
 
 _sender: tuple[int, asyncio.AbstractEventLoop] | None = None
 _sender_lock = threading.Lock()
@@ -62,7 +63,7 @@ def notify(job_id: Any) -> None:
         return
     message = channel_layer.group_send(group(job_id), {"type": "job.changed"})
     try:
-        asyncio.run_coroutine_threadsafe(message, sender_loop()).result(SEND_TIMEOUT)
+        asyncio.run_coroutine_threadsafe(message, sender_loop()).result(conf.PUSH_TIMEOUT)
     except Exception:
         logger.warning("could not push job %s progress; listeners poll", job_id, exc_info=True)
 

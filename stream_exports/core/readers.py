@@ -12,57 +12,22 @@ Two ways, one interface (an iterator of row batches):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import closing, contextmanager, nullcontext
-from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
-from django.db import connections, models, transaction
-from django.db.models import QuerySet
-from django.db.models.functions import Cast
+from django.db import connections, transaction
 
-from .conf import conf
+from ..conf import conf
+from .plan import RowPlan
+
+__all__ = ["ENGINES", "Batch", "choose_engine", "cursor_batches", "keyset_batches", "row_batches"]
 
 Batch = list[tuple[Any, ...]]
 
 ENGINES = ("auto", "cursor", "keyset")
-
-
-@dataclass(frozen=True)
-class RowPlan:
-    """What to read: a filtered queryset, its columns and the cursor to order by.
-
-    ``ordering`` (e.g. an admin changelist's) replaces cursor order; such a
-    plan is read in one query (no keyset pages) and cannot resume with ``after``.
-    """
-
-    queryset: QuerySet
-    columns: Sequence[str]
-    cursor: str
-    after: Any = None
-    limit: int | None = None
-    ordering: tuple[str, ...] = ()
-
-    @property
-    def cursor_index(self) -> int:
-        return list(self.columns).index(self.cursor)
-
-    def column_field(self, name: str) -> models.Field | None:
-        """The model's own column named ``name``, or None (an annotation, a relation)."""
-        try:
-            field = self.queryset.model._meta.get_field(name)
-        except Exception:
-            return None
-        return field if getattr(field, "concrete", False) and not field.is_relation else None
-
-    @cached_property
-    def json_columns(self) -> frozenset[str]:
-        """Columns that are JSON fields: read as the database's JSON text, not decoded."""
-        return frozenset(
-            name for name in self.columns if isinstance(self.column_field(name), models.JSONField)
-        )
 
 
 def choose_engine(using: str, setting: str | None = None) -> str:
@@ -74,23 +39,6 @@ def choose_engine(using: str, setting: str | None = None) -> str:
     streams = connection.vendor in ("postgresql", "sqlite")
     disabled = connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS", False)
     return "cursor" if streams and not disabled else "keyset"
-
-
-def _json_text(name: str) -> str:
-    return f"stream_exports_{name}_text"
-
-
-def _ordered(plan: RowPlan, after: Any) -> QuerySet:
-    queryset = plan.queryset
-    if after is not None:
-        queryset = queryset.filter(**{f"{plan.cursor}__gt": after})
-    # JSON as text: decoding it into Python only to encode it again costs a third
-    # of the ORM path's time (the encoder embeds the text as it is).
-    queryset = queryset.annotate(
-        **{_json_text(name): Cast(name, models.TextField()) for name in plan.json_columns}
-    )
-    columns = [_json_text(c) if c in plan.json_columns else c for c in plan.columns]
-    return queryset.order_by(*(plan.ordering or [plan.cursor])).values_list(*columns)
 
 
 @contextmanager
@@ -150,9 +98,7 @@ def cursor_batches(plan: RowPlan, chunk_size: int) -> Iterator[Batch]:
     SQLite a transaction would take the write lock, and one statement reads
     consistently on its own.
     """
-    queryset = _ordered(plan, plan.after)
-    if plan.limit is not None:
-        queryset = queryset[: plan.limit]
+    queryset = plan.select(plan.after, plan.limit)
     in_transaction = connections[queryset.db].vendor == "postgresql"
     with (
         transaction.atomic(using=queryset.db) if in_transaction else nullcontext(),
@@ -170,7 +116,7 @@ def keyset_batches(plan: RowPlan, chunk_size: int) -> Iterator[Batch]:
     while remaining is None or remaining > 0:
         size = chunk_size if remaining is None else min(chunk_size, remaining)
         with fast_timestamps(plan.queryset.db):
-            batch = list(_ordered(plan, after)[:size])
+            batch = list(plan.select(after, size))
         if batch:
             yield batch
         if len(batch) < size:

@@ -14,6 +14,18 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
+__all__ = [
+    "Filter",
+    "StrictBooleanField",
+    "boolean",
+    "choice",
+    "date",
+    "datetime",
+    "decimal",
+    "integer",
+    "text",
+]
+
 _BOOLEAN_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 

@@ -7,16 +7,18 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from .conf import conf
+from ..conf import conf
+
+__all__ = ["StreamLimiter", "TooManyStreams", "limiter"]
 
 
 class TooManyStreams(Exception):
     """Over a cap; ``retry_after`` says when to try again (seconds)."""
 
-    def __init__(self, message: str, retry_after: int = 5) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        self.retry_after = retry_after
+        self.retry_after = conf.BUSY_RETRY_AFTER
 
 
 class StreamLimiter:

@@ -14,15 +14,34 @@ import contextlib
 import contextvars
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
 
+from ..conf import conf
 from . import push
-from .conf import conf
 
-if TYPE_CHECKING:
-    from .tail import Follower
+__all__ = ["Feed", "Reader", "joined"]
+
+#: One framed record and its number (an event's ``id``, a log line's ``seq``).
+Item = tuple[int, bytes]
+
+
+class Reader(Protocol):
+    """What a feed reads with: a job's records after ``seen``, framed for one wire format."""
+
+    job_id: Any
+    seen: int
+    finished: bool
+
+    def read(self) -> list[Item]:
+        """Records written since the last read, framed; sets ``finished`` at the end."""
+        ...
+
+    def fork(self) -> Reader:
+        """A reader of the same records and framing, from the same place, for a feed."""
+        ...
+
 
 logger = logging.getLogger("stream_exports")
 
@@ -30,7 +49,7 @@ logger = logging.getLogger("stream_exports")
 class Feed:
     """What a job wrote after ``base``, read once for all of its streams in this loop."""
 
-    def __init__(self, reader: Follower) -> None:
+    def __init__(self, reader: Reader) -> None:
         self.reader = reader
         self.base = reader.seen
         self.seqs: list[int] = []
@@ -97,18 +116,18 @@ class Feed:
 _feeds: dict[tuple[int, type, str], Feed] = {}
 
 
-def feed_key(kind: type[Follower], job_id: Any) -> tuple[int, type, str]:
+def feed_key(kind: type, job_id: Any) -> tuple[int, type, str]:
     """Where the running event loop keeps the feed of ``kind`` for ``job_id``."""
     return (id(asyncio.get_running_loop()), kind, str(job_id))
 
 
 @contextlib.asynccontextmanager
-async def joined(follower: Follower) -> AsyncIterator[Feed]:
+async def joined(follower: Reader) -> AsyncIterator[Feed]:
     """The feed of ``follower``'s job in this event loop, started from its place if new."""
     key = feed_key(type(follower), follower.job_id)
     feed = _feeds.get(key)
     if feed is None or feed.error is not None:
-        feed = _feeds[key] = Feed(type(follower)(follower.job_id, seen=follower.seen))
+        feed = _feeds[key] = Feed(follower.fork())
         # A context of its own: the feed outlives the request that started it, whose
         # context (and asgiref's thread for it) ends with that request.
         feed.task = asyncio.create_task(feed.run(), context=contextvars.Context())

@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
+__all__ = ["default", "dumps", "encode_line", "encode_rows", "escape_separators"]
+
 try:
     import orjson
 except ImportError:  # pragma: no cover - exercised by forcing the fallback in tests

@@ -2,33 +2,34 @@
 
 One follower (what to read and how to frame it) and two shells: ``follow``
 polls the database from a WSGI thread; ``afollow`` catches up alone in an ASGI
-event loop, then takes what is new from the job's shared feed (``fanout``).
+event loop, then takes what is new from the job's shared feed (``feeds``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, connections
-from django.utils import timezone
 
-from . import fanout
-from .conf import conf
-from .encoding import dumps, escape_separators
-from .models import ExportJob, JobEvent, JobLogLine, Status
+from ..conf import conf
+from ..core.encoding import dumps, escape_separators
+from ..models import ExportJob, JobEvent, JobLogLine
+from . import feeds
+from .feeds import Item
+from .lifecycle import reap_if_stale
+
+__all__ = ["EventFollower", "Follower", "LogFollower", "afollow", "follow", "sse_frame"]
 
 logger = logging.getLogger("stream_exports")
 
-#: What the client should wait before reconnecting an event stream, in ms.
-RETRY_MS = 2000
 KEEPALIVE = b": keepalive\n\n"
-PAGE = 500
+
+F = TypeVar("F", bound="Follower")
 
 
 def sse_frame(kind: str, seq: int, data: Any) -> bytes:
@@ -37,34 +38,7 @@ def sse_frame(kind: str, seq: int, data: Any) -> bytes:
     return b"event: %s\nid: %d\ndata: %s\n\n" % (kind.encode(), seq, payload)
 
 
-def reap_if_stale(job: ExportJob) -> bool:
-    """Fail ``job`` now if it runs but its worker stopped beating; True if it did."""
-    from .jobs import finish
-
-    now = timezone.now()
-    limit = now - timedelta(seconds=conf.JOB_STALE_AFTER)
-    if job.status != Status.RUNNING or (job.heartbeat_at and job.heartbeat_at >= limit):
-        return False
-    # Many watchers may find the job stale at once: the one whose conditional update
-    # moves the heartbeat on is the reaper; the others see a fresh beat and stand by.
-    claimed = ExportJob.objects.filter(
-        pk=job.pk, status=Status.RUNNING, heartbeat_at=job.heartbeat_at
-    ).update(heartbeat_at=now)
-    if not claimed:
-        return False
-    since = job.heartbeat_at.isoformat() if job.heartbeat_at else "never"
-    return finish(job, Status.FAILED, f"worker {job.worker} stopped (last heartbeat {since})")
-
-
-#: Failed polls in a row after which a stream ends (its client reconnects).
-MAX_FAILED_POLLS = 10
-
-
-#: One framed record and its number (an event's ``id``, a log line's ``seq``).
-Item = tuple[int, bytes]
-
-
-def polled(read):
+def polled(read: Callable[[F], list[Item]]) -> Callable[[F], list[Item]]:
     """Wrap ``read`` to give the database connection back after each read.
 
     A follower waits far longer than it reads: holding a connection through a
@@ -72,14 +46,14 @@ def polled(read):
     watchers (with a connection pool, closing returns it to the pool).
     """
 
-    def read_and_release(self) -> list[Item]:
+    def read_and_release(self: F) -> list[Item]:
         try:
             items = read(self)
         except DatabaseError:
             # A busy pool or a database restart: say nothing now, try again.
             self.failures += 1
             logger.warning("job %s: poll failed (%d in a row)", self.job_id, self.failures)
-            if self.failures >= MAX_FAILED_POLLS:
+            if self.failures >= conf.MAX_FAILED_POLLS:
                 raise
             return []
         finally:
@@ -102,12 +76,20 @@ class Follower:
     opened: bool = field(default=False, init=False)
     quiet_since: float = field(default_factory=time.monotonic, init=False)
 
-    opening: ClassVar[bytes] = b""
     keepalive: ClassVar[bytes | None] = None
+
+    @property
+    def opening(self) -> bytes:
+        """What the stream starts with, before the first frames."""
+        return b""
 
     def read(self) -> list[Item]:
         """Records written since the last read, framed; sets ``finished`` at the end."""
         raise NotImplementedError
+
+    def fork(self) -> Follower:
+        """A follower of the same kind from the same place (a feed's reader)."""
+        return type(self)(self.job_id, seen=self.seen, follow=self.follow)
 
     def poll(self) -> bytes:
         """Frames written since the last poll; sets ``finished`` at the end."""
@@ -131,14 +113,17 @@ class Follower:
 class EventFollower(Follower):
     """SSE: every status event after ``Last-Event-ID``, ending with ``done``."""
 
-    opening: ClassVar[bytes] = b"retry: %d\n" % RETRY_MS
     keepalive: ClassVar[bytes | None] = KEEPALIVE
+
+    @property
+    def opening(self) -> bytes:
+        return b"retry: %d\n" % conf.SSE_RETRY_MS
 
     @polled
     def read(self) -> list[Item]:
         job = ExportJob.objects.get(pk=self.job_id)
         reap_if_stale(job)
-        events = list(JobEvent.objects.filter(job=job, seq__gt=self.seen)[:PAGE])
+        events = list(JobEvent.objects.filter(job=job, seq__gt=self.seen)[: conf.FOLLOW_PAGE_SIZE])
         if not events and job.finished:
             # Seen it all, the end too: say the end again so the client stops.
             events = list(JobEvent.objects.filter(job=job, kind="done")[:1])
@@ -156,11 +141,11 @@ class LogFollower(Follower):
     def read(self) -> list[Item]:
         job = ExportJob.objects.get(pk=self.job_id)
         reap_if_stale(job)
-        lines = list(JobLogLine.objects.filter(job=job, seq__gt=self.seen)[:PAGE])
+        lines = list(JobLogLine.objects.filter(job=job, seq__gt=self.seen)[: conf.FOLLOW_PAGE_SIZE])
         if lines:
             self.seen = lines[-1].seq
         # The final line is written before the job is marked finished.
-        self.finished = (job.finished or not self.follow) and len(lines) < PAGE
+        self.finished = (job.finished or not self.follow) and len(lines) < conf.FOLLOW_PAGE_SIZE
         return [
             (line.seq, f"{line.at:%Y-%m-%dT%H:%M:%S.%fZ} {line.message}\n".encode())
             for line in lines
@@ -187,7 +172,7 @@ async def afollow(follower: Follower) -> AsyncIterator[bytes]:
             return
         if follower.follow:
             break
-    async with fanout.joined(follower) as feed:
+    async with feeds.joined(follower) as feed:
         while True:
             version = feed.version
             if follower.seen < feed.base:

@@ -1,4 +1,4 @@
-"""The admin face: export actions for any ModelAdmin, and a live page per job."""
+"""Export jobs in the admin: the list, and a live page per job (progress, log, download)."""
 
 from __future__ import annotations
 
@@ -10,67 +10,19 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from .changelists import changelist_plan, describe_changelist
-from .datasets import Dataset, registry
-from .jobs import create_job, request_cancel
-from .models import ExportJob, Status
-from .responses import NDJSON, StreamResponse
-from .runners import submit_on_commit
-from .streams import ndjson_chunks
+from ..core.datasets import ExportNotAllowed, UnknownDataset, registry
+from ..jobs.lifecycle import create_job, request_cancel
+from ..jobs.runners import submit_on_commit
+from ..models import ExportJob, ExportJobQuerySet, Status
+
+__all__ = ["ExportJobAdmin"]
 
 
-class ExportActionsMixin:
-    """NDJSON export actions for a ModelAdmin: ``class A(ExportActionsMixin, ModelAdmin)``.
-
-    ``export_dataset`` names the registered dataset whose fields, cursor and
-    access rule apply; the rows are the changelist's (filters, search,
-    ordering), the checked ones or, with "select all", every matching one.
-    """
-
-    export_dataset: str = ""
-
-    def get_export_dataset(self) -> Dataset:
-        dataset = registry.get(self.export_dataset)
-        if dataset is None:
-            raise LookupError(f"{type(self).__name__}.export_dataset names no registered dataset.")
-        return dataset
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)  # type: ignore[misc]
-        if self.get_export_dataset().has_permission(request.user):
-            for name in ("export_ndjson_now", "export_ndjson_background"):
-                actions[name] = self.get_action(name)  # type: ignore[attr-defined]
-        return actions
-
-    def _allowed_dataset(self, request: HttpRequest) -> Dataset:
-        dataset = self.get_export_dataset()
-        if not dataset.has_permission(request.user):
-            raise PermissionDenied
-        return dataset
-
-    @admin.action(description="Export selected %(verbose_name_plural)s as NDJSON now")
-    def export_ndjson_now(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
-        dataset = self._allowed_dataset(request)
-        plan = changelist_plan(dataset, queryset, tuple(dataset.fields))
-        chunks = ndjson_chunks(plan, tuple(dataset.fields), label=f"admin export {dataset.name!r}")
-        filename = f"{dataset.name}-{timezone.now():%Y%m%dT%H%M%SZ}.ndjson"
-        return StreamResponse(request, chunks, NDJSON, filename)
-
-    @admin.action(description="Export selected %(verbose_name_plural)s as NDJSON in background")
-    def export_ndjson_background(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
-        dataset = self._allowed_dataset(request)
-        source = describe_changelist(request, self)  # type: ignore[arg-type]
-        job = create_job(dataset, {}, request.user, source=source)
-        submit_on_commit(job.pk)
-        return redirect("admin:stream_exports_exportjob_change", job.pk)
-
-
-@admin.register(ExportJob)
 class ExportJobAdmin(admin.ModelAdmin):
     """Jobs: the owner's own (a superuser's: all), each with a live page."""
 
@@ -101,17 +53,15 @@ class ExportJobAdmin(admin.ModelAdmin):
         return f"{seconds:.1f} s"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        jobs = super().get_queryset(request)
-        return jobs if request.user.is_superuser else jobs.filter(owner=request.user)
+        jobs: ExportJobQuerySet = super().get_queryset(request)  # type: ignore[assignment]
+        return jobs.visible_to(request.user)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_staff
 
     def has_view_permission(self, request: HttpRequest, obj: ExportJob | None = None) -> bool:
         user = request.user
-        return self.has_module_permission(request) and (
-            obj is None or user.is_superuser or obj.owner_id == user.pk
-        )
+        return self.has_module_permission(request) and (obj is None or obj.visible_to(user))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -119,7 +69,7 @@ class ExportJobAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def get_urls(self) -> list:
+    def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
         return [
             path("<uuid:job_id>/cancel/", wrap(self.cancel_view), name="stream_exports_job_cancel"),
@@ -175,9 +125,10 @@ class ExportJobAdmin(admin.ModelAdmin):
 
     def _rerun(self, request: HttpRequest, job_id: Any) -> HttpResponse:
         old = self._job(request, job_id)
-        dataset = registry.get(old.dataset)
-        if dataset is None or not dataset.has_permission(request.user):
-            raise PermissionDenied
+        try:
+            dataset = registry.allowed(old.dataset, request.user)
+        except (UnknownDataset, ExportNotAllowed):
+            raise PermissionDenied from None
         job = create_job(dataset, old.params, request.user, source=old.source or None)
         submit_on_commit(job.pk)
         messages.info(request, format_html("Started again as job {}.", str(job.pk)[:8]))

@@ -14,14 +14,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.db import connections, transaction
 
-from .conf import conf
+from ..conf import conf
 from .encoding import escape_separators
-from .engine import RowPlan
+from .plan import RowPlan
 
-#: Bytes gathered from COPY rows before they leave as one chunk.
-CHUNK_BYTES = 256 * 1024
+__all__ = ["copy_batches", "line_sql"]
 
 _UTC = "({c} AT TIME ZONE 'UTC')"
 _TEXT = "to_json({c})::text"
@@ -69,8 +69,11 @@ def line_sql(plan: RowPlan, names: tuple[str, ...]) -> tuple[str, list[Any]] | N
     parts, params = [], []
     for index, name in enumerate(names):
         field = plan.column_field(name)
-        template = _JSON_TEXT.get(field.get_internal_type()) if field else None
-        if template is None or (field.get_internal_type() == "DateTimeField" and not _aware()):
+        if field is None:
+            return None
+        kind = field.get_internal_type()
+        template = _JSON_TEXT.get(kind)
+        if template is None or (kind == "DateTimeField" and not settings.USE_TZ):
             return None
         column = f"t.{connection.ops.quote_name(field.column)}"
         key = ("," if index else "{") + orjson.dumps(name).decode() + ":"
@@ -80,22 +83,12 @@ def line_sql(plan: RowPlan, names: tuple[str, ...]) -> tuple[str, list[Any]] | N
     cursor = plan.column_field(plan.cursor)
     if cursor is None or plan.cursor not in names:
         return None  # the trailer's cursor is read from the last line
-    inner = plan.queryset
-    if plan.after is not None:
-        inner = inner.filter(**{f"{plan.cursor}__gt": plan.after})
-    inner = inner.order_by(plan.cursor).values_list(*names)
-    if plan.limit is not None:
-        inner = inner[: plan.limit]
+    # (The cursor is among the names, so they are the plan's columns.)
+    inner = plan.select(plan.after, plan.limit, json_as_text=False)
     inner_sql, inner_params = inner.query.sql_with_params()
     cursor_column = f"t.{connection.ops.quote_name(cursor.column)}"
     sql = f"SELECT {' || '.join(parts)} || '}}' FROM ({inner_sql}) AS t ORDER BY {cursor_column}"
     return sql, [*params, *inner_params]
-
-
-def _aware() -> bool:
-    from django.conf import settings
-
-    return bool(settings.USE_TZ)
 
 
 def copy_batches(plan: RowPlan, names: tuple[str, ...]) -> Iterator[tuple[bytes, int, Any]] | None:
@@ -124,14 +117,14 @@ def _copy(plan: RowPlan, sql: str, params: list[Any]) -> Iterator[tuple[bytes, i
         cursor.execute("SET LOCAL jit = off")  # compiling costs the first byte ~0.3 s
         with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT binary)", params) as copy:
             pending: list[bytes] = []
-            size = 0
+            size, chunk_bytes = 0, conf.COPY_CHUNK_BYTES
             for message in copy:
                 line = _line(message)
                 if line is None:
                     continue
                 pending.append(line)
                 size += len(line)
-                if size >= CHUNK_BYTES:
+                if size >= chunk_bytes:
                     yield _chunk(pending, plan.cursor)
                     pending, size = [], 0
             if pending:

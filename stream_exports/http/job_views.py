@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,26 +12,39 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
-from .access import SIGNATURE_PARAM, request_user, sign_url
-from .jobs import create_job, request_cancel, visible_jobs
-from .limits import TooManyStreams, limiter
-from .models import ExportJob, Status
+from ..conf import conf
+from ..core.datasets import registry
+from ..core.query import SIGNATURE
+from ..jobs.follow import EventFollower, Follower, LogFollower, afollow, follow
+from ..jobs.lifecycle import create_job, request_cancel
+from ..jobs.runners import submit_on_commit
+from ..models import ExportJob, Status
+from .access import request_user, sign_url
+from .refusals import REFUSALS, refusal
 from .responses import (
     EVENT_STREAM,
     NDJSON,
     TEXT,
-    StreamResponse,
     database_down_is_503,
     is_asgi,
     json_error,
     json_response,
+    open_stream,
 )
-from .runners import submit_on_commit
-from .tail import EventFollower, LogFollower, afollow, follow
-from .views import REFUSALS, find_dataset, refusal
 
-READ_SIZE = 64 * 1024
+__all__ = [
+    "job_cancel",
+    "job_detail",
+    "job_download",
+    "job_events",
+    "job_links",
+    "job_log",
+    "start_job",
+]
+
 LINKS = {"self": "job", "events": "job-events", "log": "job-log", "download": "job-download"}
+
+View = Callable[..., HttpResponse]
 
 
 def job_links(job: ExportJob, user: Any) -> dict[str, str]:
@@ -47,27 +61,39 @@ def job_body(job: ExportJob, user: Any) -> dict[str, Any]:
 
 def csrf_failure(request: HttpRequest) -> HttpResponse | None:
     """Session-authenticated POSTs need Django's CSRF check; signed URLs do not."""
-    if SIGNATURE_PARAM in request.GET:
+    if SIGNATURE in request.GET:
         return None
     check = CsrfViewMiddleware(lambda request: HttpResponse())
     check.process_request(request)
-    if check.process_view(request, None, (), {}) is None:
+    if check.process_view(request, None, (), {}) is None:  # type: ignore[arg-type]
         return None
     return json_error(
         403, "CSRF check failed: send the csrftoken cookie's value as X-CSRFToken, or sign the URL."
     )
 
 
-@csrf_exempt
-@require_POST
-@database_down_is_503
+def session_or_signed_post(view: View) -> View:
+    """A POST endpoint: CSRF-checked for sessions (a signed URL needs none), 503 while
+    the database is unreachable."""
+
+    @csrf_exempt
+    @require_POST
+    @database_down_is_503
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if (failure := csrf_failure(request)) is not None:
+            return failure
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@session_or_signed_post
 def start_job(request: HttpRequest, name: str) -> HttpResponse:
     """``POST /exports/<name>/jobs?<filters>``: 202 and the new job, with signed links."""
-    if (failure := csrf_failure(request)) is not None:
-        return failure
     try:
-        dataset, user = find_dataset(request, name)
-        job = create_job(dataset, request.GET, user)
+        user = request_user(request)
+        job = create_job(registry.allowed(name, user), request.GET, user)
     except REFUSALS as exc:
         return refusal(request, exc)
     submit_on_commit(job.pk)
@@ -79,7 +105,7 @@ def start_job(request: HttpRequest, name: str) -> HttpResponse:
 def find_job(request: HttpRequest, job_id: Any) -> tuple[ExportJob, Any]:
     """The job if the caller may see it (owner or superuser), else ``LookupError``."""
     user = request_user(request)
-    job = visible_jobs(user).filter(pk=job_id).first()
+    job = ExportJob.objects.visible_to(user).filter(pk=job_id).first()
     if job is None:
         raise LookupError(f"no job {job_id} that you may see.")
     return job, user
@@ -102,13 +128,9 @@ def job_detail(request: HttpRequest, job_id: Any) -> HttpResponse:
     return _job_or_error(request, job_id, lambda job, user: json_response(job_body(job, user)))
 
 
-@csrf_exempt
-@require_POST
-@database_down_is_503
+@session_or_signed_post
 def job_cancel(request: HttpRequest, job_id: Any) -> HttpResponse:
     """``POST /exports/jobs/<id>/cancel``: stop a queued or running job."""
-    if (failure := csrf_failure(request)) is not None:
-        return failure
 
     def cancel(job: ExportJob, user: Any) -> HttpResponse:
         if job.finished:
@@ -120,26 +142,17 @@ def job_cancel(request: HttpRequest, job_id: Any) -> HttpResponse:
     return _job_or_error(request, job_id, cancel)
 
 
-def limited_stream(
-    request: HttpRequest, user: Any, make: Callable[[], Any], content_type: str, **kwargs: Any
-) -> HttpResponse:
-    """A stream counted against the caps; 429 with Retry-After when over them."""
-    try:
-        release = limiter.acquire(user.pk)
-    except TooManyStreams as exc:
-        response = json_error(429, exc.message)
-        response["Retry-After"] = str(exc.retry_after)
-        return response
-    try:
-        return StreamResponse(request, make(), content_type, on_close=release, **kwargs)
-    except BaseException:
-        release()
-        raise
-
-
 def last_event_id(request: HttpRequest) -> int:
     raw = request.headers.get("Last-Event-ID") or request.GET.get("lastEventId") or "0"
     return int(raw) if raw.isdigit() else 0
+
+
+def following(
+    request: HttpRequest, user: Any, follower: Follower, content_type: str
+) -> HttpResponse:
+    """``follower``'s stream, in the shell the server needs."""
+    shell = afollow if is_asgi(request) else follow
+    return open_stream(request, user, lambda: shell(follower), content_type)
 
 
 @require_safe
@@ -149,8 +162,7 @@ def job_events(request: HttpRequest, job_id: Any) -> HttpResponse:
 
     def events(job: ExportJob, user: Any) -> HttpResponse:
         follower = EventFollower(job.pk, seen=last_event_id(request))
-        shell = afollow if is_asgi(request) else follow
-        return limited_stream(request, user, lambda: shell(follower), EVENT_STREAM)
+        return following(request, user, follower, EVENT_STREAM)
 
     return _job_or_error(request, job_id, events)
 
@@ -162,16 +174,16 @@ def job_log(request: HttpRequest, job_id: Any) -> HttpResponse:
 
     def log(job: ExportJob, user: Any) -> HttpResponse:
         follower = LogFollower(job.pk, follow=request.GET.get("follow", "1") not in ("0", "false"))
-        shell = afollow if is_asgi(request) else follow
-        return limited_stream(request, user, lambda: shell(follower), TEXT)
+        return following(request, user, follower, TEXT)
 
     return _job_or_error(request, job_id, log)
 
 
 def file_chunks(job: ExportJob) -> Iterator[bytes]:
     """The job's file, a block at a time."""
+    size = conf.DOWNLOAD_READ_SIZE
     with job.file.open("rb") as handle:
-        while block := handle.read(READ_SIZE):
+        while block := handle.read(size):
             yield block
 
 
@@ -185,6 +197,6 @@ def job_download(request: HttpRequest, job_id: Any) -> HttpResponse:
             detail = f": {job.error}" if job.error else ""
             return json_error(409, f"job {job.pk} is {job.status}{detail}; no file to download.")
         filename = f"{job.dataset}-{job.pk}.ndjson"
-        return limited_stream(request, user, lambda: file_chunks(job), NDJSON, filename=filename)
+        return open_stream(request, user, lambda: file_chunks(job), NDJSON, filename)
 
     return _job_or_error(request, job_id, download)

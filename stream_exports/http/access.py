@@ -16,10 +16,10 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 from django.http import HttpRequest, QueryDict
 
-from .conf import conf
+from ..conf import conf
+from ..core.query import SIGNATURE, unsigned_params
 
-SIGNATURE_PARAM = "sig"
-FREE_PARAMS = frozenset({SIGNATURE_PARAM, "after", "trailer", "download", "follow", "lastEventId"})
+__all__ = ["AccessDenied", "request_user", "sign_url", "signed_user"]
 
 
 class AccessDenied(Exception):
@@ -36,7 +36,8 @@ def _bound(params: QueryDict | dict[str, Any]) -> list[list[str]]:
         items = [(key, value) for key, values in params.lists() for value in values]
     else:
         items = [(key, str(value)) for key, value in params.items()]
-    return sorted([key, value] for key, value in items if key not in FREE_PARAMS)
+    free = unsigned_params()
+    return sorted([key, value] for key, value in items if key not in free)
 
 
 def sign_url(
@@ -51,13 +52,13 @@ def sign_url(
             "(STREAM_EXPORTS['SIGNED_URL_MAX_AGE'])."
         )
     payload = {"u": str(user.pk), "p": path, "q": _bound(params), "e": int(time.time()) + expires}
-    params[SIGNATURE_PARAM] = signing.dumps(payload, salt=conf.SIGNING_SALT, compress=True)
+    params[SIGNATURE] = signing.dumps(payload, salt=conf.SIGNING_SALT, compress=True)
     return f"{path}?{urlencode(params)}"
 
 
 def signed_user(request: HttpRequest) -> Any:
     """The user the request's ``sig`` speaks for; ``AccessDenied(403)`` if it does not hold."""
-    token = request.GET.get(SIGNATURE_PARAM, "")
+    token = request.GET.get(SIGNATURE, "")
     try:
         payload = signing.loads(token, salt=conf.SIGNING_SALT, max_age=conf.SIGNED_URL_MAX_AGE)
     except signing.SignatureExpired:
@@ -78,7 +79,7 @@ def signed_user(request: HttpRequest) -> Any:
 
 def request_user(request: HttpRequest) -> Any:
     """The authenticated caller, or ``AccessDenied(401)``."""
-    if SIGNATURE_PARAM in request.GET:
+    if SIGNATURE in request.GET:
         return signed_user(request)
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:

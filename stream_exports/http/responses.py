@@ -1,4 +1,10 @@
-"""HTTP responses: streams served the way the running server needs, and JSON errors."""
+"""HTTP responses: streams served the way the running server needs, capped, and JSON answers.
+
+Django consumes a sync iterator whole under ASGI and an async one whole under
+WSGI. One decision (:func:`is_asgi`) and two thin shells: under WSGI the sync
+chunk generator is served as it is; under ASGI :func:`in_request_thread` drives
+that same generator from the request's own thread, one chunk per hop.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,28 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
-from .encoding import dumps
-from .streams import CONNECTION_LOST, in_request_thread
+from ..conf import conf
+from ..core.encoding import dumps
+from ..core.ndjson import CONNECTION_LOST
+from .limits import TooManyStreams, limiter
+
+__all__ = [
+    "EVENT_STREAM",
+    "NDJSON",
+    "TEXT",
+    "StreamResponse",
+    "database_down_is_503",
+    "in_request_thread",
+    "is_asgi",
+    "json_error",
+    "json_response",
+    "open_stream",
+]
 
 NDJSON = "application/x-ndjson; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
@@ -20,10 +42,37 @@ EVENT_STREAM = "text/event-stream; charset=utf-8"
 
 logger = logging.getLogger(__name__)
 
+_END = object()
+
+Chunks = Iterator[bytes] | AsyncIterator[bytes]
+
 
 def is_asgi(request: HttpRequest) -> bool:
     """Whether the request is served by an ASGI server (async iteration) or WSGI (sync)."""
     return isinstance(request, ASGIRequest)
+
+
+def _next_chunk(chunks: Iterator[bytes]) -> Any:
+    return next(chunks, _END)
+
+
+async def in_request_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Serve a sync chunk generator to an ASGI server without buffering it.
+
+    Each ``next()`` runs in the request's thread-sensitive thread, where the
+    view ran and the database connection lives. When the client hangs up the
+    task is cancelled here (or this generator is closed); either way the sync
+    generator is closed in that same thread, which ends the query and the
+    transaction before the connection is released.
+    """
+    step = sync_to_async(_next_chunk, thread_sensitive=True)
+    try:
+        while (chunk := await step(chunks)) is not _END:
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            await sync_to_async(close, thread_sensitive=True)()
 
 
 class StreamResponse(StreamingHttpResponse):
@@ -40,13 +89,13 @@ class StreamResponse(StreamingHttpResponse):
     def __init__(
         self,
         request: HttpRequest,
-        chunks: Iterator[bytes] | AsyncIterator[bytes],
+        chunks: Chunks,
         content_type: str,
         filename: str | None = None,
         status: int = 200,
         on_close: Callable[[], None] | None = None,
     ) -> None:
-        content = chunks
+        content: Chunks = chunks
         if is_asgi(request) and isinstance(chunks, Iterator):
             content = in_request_thread(chunks)
         super().__init__(content, content_type=content_type, status=status)
@@ -71,6 +120,28 @@ class StreamResponse(StreamingHttpResponse):
                 await aclose()
             if self.on_close is not None:  # Django skips close() when the client left
                 self.on_close()
+
+
+def open_stream(
+    request: HttpRequest,
+    user: Any,
+    make: Callable[[], Chunks],
+    content_type: str,
+    filename: str | None = None,
+) -> HttpResponse:
+    """Every stream this app serves: counted against the caps (429 with ``Retry-After``
+    when over them), released when it ends however it ends."""
+    try:
+        release = limiter.acquire(user.pk)
+    except TooManyStreams as exc:
+        response = json_error(429, exc.message)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    try:
+        return StreamResponse(request, make(), content_type, filename, on_close=release)
+    except BaseException:
+        release()
+        raise
 
 
 def json_error(status: int, message: str, param: str | None = None) -> JsonResponse:
@@ -99,7 +170,7 @@ def database_down_is_503(view: Callable[..., HttpResponse]) -> Callable[..., Htt
         except CONNECTION_LOST as exc:
             logger.warning("database unavailable for %s: %s", request.path, exc)
             response = json_error(503, "the database is unavailable; retry in a few seconds.")
-            response["Retry-After"] = "2"
+            response["Retry-After"] = str(conf.UNAVAILABLE_RETRY_AFTER)
             return response
 
     return wrapper

@@ -7,8 +7,8 @@ Choose with ``STREAM_EXPORTS["JOB_RUNNER"]``:
 - ``WorkerRunner``: nothing here; ``manage.py export_worker`` processes take
   queued jobs from the database (one machine or many).
 - ``ImmediateRunner``: runs the job before ``submit`` returns (tests, scripts).
-- ``LambdaRunner``: on AWS Lambda, an asynchronous invocation of the jobs function
-  (``JOB_LAMBDA_FUNCTION``), which runs it through ``/events`` (``lambda_events.py``).
+- ``stream_exports.aws.runner.LambdaRunner``: on AWS Lambda, an asynchronous
+  invocation of the jobs function.
 
 Any class with ``submit(job_id)`` will do.
 """
@@ -21,7 +21,17 @@ from typing import Any, Protocol
 from django.db import connections, transaction
 from django.utils.module_loading import import_string
 
-from .conf import conf
+from ..conf import conf
+from .worker import run_job
+
+__all__ = [
+    "ImmediateRunner",
+    "Runner",
+    "ThreadRunner",
+    "WorkerRunner",
+    "get_runner",
+    "submit_on_commit",
+]
 
 
 class Runner(Protocol):
@@ -30,8 +40,6 @@ class Runner(Protocol):
 
 
 def _run_and_close(job_id: str) -> None:
-    from .jobs import run_job
-
     try:
         run_job(job_id)
     finally:
@@ -51,8 +59,6 @@ class ImmediateRunner:
     """Runs the job in the caller, before returning."""
 
     def submit(self, job_id: str) -> None:
-        from .jobs import run_job
-
         run_job(job_id)
 
 
@@ -63,37 +69,10 @@ class WorkerRunner:
         return None
 
 
-class LambdaRunner:
-    """Invokes ``JOB_LAMBDA_FUNCTION`` asynchronously (``InvocationType="Event"``) per job.
-
-    Lambda queues the event, so ``submit`` returns in milliseconds; the job then has
-    the function's whole timeout (up to 15 minutes), not what is left of a request's.
-    """
-
-    def __init__(self, client: Any = None) -> None:
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("lambda")
-        return self._client
-
-    def submit(self, job_id: str) -> None:
-        from .lambda_events import invocation_payload
-
-        self.client.invoke(
-            FunctionName=conf.JOB_LAMBDA_FUNCTION,
-            InvocationType="Event",
-            Payload=invocation_payload(job_id),
-        )
-
-
 def get_runner() -> Runner:
     """The configured runner."""
-    return import_string(conf.JOB_RUNNER)()
+    runner: Runner = import_string(conf.JOB_RUNNER)()
+    return runner
 
 
 def submit_on_commit(job_id: Any) -> None:

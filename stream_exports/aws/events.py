@@ -1,7 +1,7 @@
 """Jobs on AWS Lambda: the asynchronous invocation that carries a job, and the view
 Lambda Web Adapter posts it to (its pass-through path, ``/events``).
 
-``LambdaRunner`` (``runners.py``) invokes the jobs function with
+``LambdaRunner`` (``aws/runner.py``) invokes the jobs function with
 ``InvocationType="Event"`` and :func:`invocation_payload` as the event. Lambda Web
 Adapter turns any event that is not an HTTP request into ``POST /events`` with the
 header ``x-amzn-request-context: null``; requests that came through API Gateway carry
@@ -17,7 +17,11 @@ from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from .responses import json_error, json_response
+from ..http.responses import json_error, json_response
+from ..jobs.worker import run_job
+from ..models import ExportJob
+
+__all__ = ["NotAJobEvent", "invocation_payload", "job_id_from_event", "lambda_event"]
 
 SALT = "stream_exports.lambda_event"
 KEY = "stream_exports_job"
@@ -61,9 +65,6 @@ def through_api_gateway(request: HttpRequest) -> str | None:
 @csrf_exempt
 def lambda_event(request: HttpRequest) -> HttpResponse:
     """``POST /events``: run the job an asynchronous invocation carries, to its end."""
-    from .jobs import run_job
-    from .models import ExportJob
-
     if request.method != "POST":
         return json_error(405, f"{request.method} is not allowed; Lambda posts events here.")
     if reason := through_api_gateway(request):

@@ -3,8 +3,8 @@
 A host project declares datasets in an ``exports.py`` module of any installed
 app (discovered at start-up, like ``admin.py``)::
 
-    from stream_exports import filters
-    from stream_exports.datasets import Dataset, register
+    from stream_exports.core import filters
+    from stream_exports.core.datasets import Dataset, register
 
     register(Dataset(
         name="orders",
@@ -27,6 +27,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 from .filters import Filter
+
+__all__ = ["Dataset", "ExportNotAllowed", "Registry", "UnknownDataset", "register", "registry"]
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -100,6 +102,23 @@ class Dataset:
         return bool(user.is_staff and user.has_perm(f"{opts.app_label}.view_{opts.model_name}"))
 
 
+class UnknownDataset(LookupError):
+    """No dataset is registered under ``name``."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown dataset {name!r}")
+        self.name = name
+
+
+class ExportNotAllowed(Exception):
+    """``user`` may not export the dataset ``name``."""
+
+    def __init__(self, name: str, user: Any) -> None:
+        super().__init__(f"you may not export dataset {name!r}.")
+        self.name = name
+        self.user = user
+
+
 class Registry:
     """The datasets a project declared, by name."""
 
@@ -117,6 +136,16 @@ class Registry:
 
     def get(self, name: str) -> Dataset | None:
         return self._datasets.get(name)
+
+    def allowed(self, name: str, user: Any) -> Dataset:
+        """The dataset ``name`` if ``user`` may export it; ``UnknownDataset`` or
+        ``ExportNotAllowed`` otherwise."""
+        dataset = self._datasets.get(name)
+        if dataset is None:
+            raise UnknownDataset(name)
+        if not dataset.has_permission(user):
+            raise ExportNotAllowed(name, user)
+        return dataset
 
     def __iter__(self) -> Iterator[Dataset]:
         return iter(sorted(self._datasets.values(), key=lambda d: d.name))

@@ -1,8 +1,13 @@
-"""Query parameters of an export, parsed and checked before the first byte."""
+"""Query parameters of an export, parsed and checked before the first byte.
+
+Which parameters exist and what each may do lives here alone: the dataset's
+filters, and the options in :data:`OPTIONS`. Whether a signed URL fixes a
+parameter and whether a job keeps it are read from that table.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,11 +17,65 @@ from django.db import connections, router
 from django.http import QueryDict
 
 from .datasets import Dataset
-from .engine import RowPlan
 from .filters import StrictBooleanField
+from .plan import RowPlan
 
-#: Parameters every export understands, beside the dataset's own filters.
-RESERVED = ("fields", "after", "limit", "trailer", "download", "sig")
+__all__ = [
+    "OPTIONS",
+    "SIGNATURE",
+    "ExportQuery",
+    "Option",
+    "ParamError",
+    "job_params",
+    "parse_export_query",
+    "unsigned_params",
+]
+
+
+@dataclass(frozen=True)
+class Option:
+    """A parameter every export takes beside its dataset's filters.
+
+    ``chooses_rows``: it says *what* is exported, so a signed URL fixes it.
+    ``kept_by_jobs``: it shapes the file, not one response, so a job keeps it.
+    """
+
+    name: str
+    chooses_rows: bool
+    kept_by_jobs: bool
+
+
+OPTIONS: dict[str, Option] = {
+    option.name: option
+    for option in (
+        Option("fields", chooses_rows=True, kept_by_jobs=True),
+        Option("after", chooses_rows=False, kept_by_jobs=True),
+        Option("limit", chooses_rows=True, kept_by_jobs=True),
+        Option("trailer", chooses_rows=False, kept_by_jobs=False),
+        Option("download", chooses_rows=False, kept_by_jobs=False),
+    )
+}
+
+#: The signature of a signed URL (``stream_exports.http.access``).
+SIGNATURE = "sig"
+
+#: How a job's event or log stream is read (never what): free under a signature.
+STREAM_PARAMS = ("follow", "lastEventId")
+
+
+def unsigned_params() -> frozenset[str]:
+    """Parameters a signed URL leaves free: how to read, never what."""
+    free = (name for name, option in OPTIONS.items() if not option.chooses_rows)
+    return frozenset({SIGNATURE, *free, *STREAM_PARAMS})
+
+
+def job_params(params: QueryDict) -> QueryDict:
+    """``params`` without what only shapes one HTTP response (a job's file has none)."""
+    kept = params.copy()
+    for name in (SIGNATURE, *(n for n, option in OPTIONS.items() if not option.kept_by_jobs)):
+        kept.pop(name, None)
+    return kept
+
 
 _LIMIT = forms.IntegerField(min_value=1, max_value=2**63 - 1)
 _FLAG = StrictBooleanField()
@@ -44,14 +103,12 @@ class ExportQuery:
     download: bool = False
 
     def row_plan(self, user: Any) -> RowPlan:
-        """The rows ``user`` gets for this query, as a plan for the engine."""
+        """The rows ``user`` gets for this query, as a plan for the readers."""
         dataset = self.dataset
         queryset = dataset.get_queryset(user)
         for name, value in self.filters.items():
             queryset = dataset.filters[name].filter(queryset, value)
-        cursor = dataset.cursor_column
-        columns = self.fields if cursor in self.fields else (*self.fields, cursor)
-        return RowPlan(queryset, columns, cursor, self.after, self.limit)
+        return RowPlan.for_dataset(dataset, queryset, self.fields, self.after, self.limit)
 
 
 def _single(params: QueryDict, name: str) -> str | None:
@@ -61,9 +118,10 @@ def _single(params: QueryDict, name: str) -> str | None:
     return values[0] if values else None
 
 
-def _clean(name: str, form_field: forms.Field, raw: str) -> Any:
+def _parsed(name: str, parse: Callable[[str], Any], raw: str) -> Any:
+    """``parse(raw)``, its ``ValidationError`` turned into a ``ParamError`` naming ``name``."""
     try:
-        return form_field.clean(raw)
+        return parse(raw)
     except ValidationError as exc:
         raise ParamError(name, " ".join(exc.messages)) from None
 
@@ -88,10 +146,7 @@ def parse_fields(dataset: Dataset, raw: str | None) -> tuple[str, ...]:
 def parse_cursor(dataset: Dataset, raw: str) -> Any:
     """``after=<cursor>``: a value of the cursor field, checked against its type and range."""
     model_field = dataset.cursor_field
-    try:
-        value = model_field.to_python(raw)
-    except ValidationError as exc:
-        raise ParamError("after", " ".join(exc.messages)) from None
+    value = _parsed("after", model_field.to_python, raw)
     if isinstance(value, int):
         internal = model_field.get_internal_type()
         low, high = connections[router.db_for_read(dataset.model)].ops.integer_field_range(internal)
@@ -105,28 +160,22 @@ def parse_export_query(dataset: Dataset, params: QueryDict) -> ExportQuery:
     for name, values in params.lists():
         if any("\x00" in value for value in values):
             raise ParamError(name, "contains a NUL character, which no database stores.")
-        if name not in RESERVED and name not in dataset.filters:
-            allowed = ", ".join([*dataset.filters, *RESERVED[:-1]])
+        if name not in OPTIONS and name != SIGNATURE and name not in dataset.filters:
+            allowed = ", ".join([*dataset.filters, *OPTIONS])
             raise ParamError(name, f"unknown parameter; this dataset takes: {allowed}.")
     filters = {}
     for name, declared in dataset.filters.items():
         raw = _single(params, name)
         if raw is not None:
-            try:
-                filters[name] = declared.parse(raw)
-            except ValidationError as exc:
-                raise ParamError(name, " ".join(exc.messages)) from None
-    after = _single(params, "after")
-    limit = _single(params, "limit")
-    trailer = _single(params, "trailer")
-    download = _single(params, "download")
-    _single(params, "sig")
+            filters[name] = _parsed(name, declared.parse, raw)
+    raw = {name: _single(params, name) for name in (*OPTIONS, SIGNATURE)}
+    after, limit, trailer, download = raw["after"], raw["limit"], raw["trailer"], raw["download"]
     return ExportQuery(
         dataset=dataset,
-        fields=parse_fields(dataset, _single(params, "fields")),
+        fields=parse_fields(dataset, raw["fields"]),
         filters=filters,
         after=None if after is None else parse_cursor(dataset, after),
-        limit=None if limit is None else _clean("limit", _LIMIT, limit),
-        trailer=True if trailer is None else bool(_clean("trailer", _FLAG, trailer)),
-        download=False if download is None else bool(_clean("download", _FLAG, download)),
+        limit=None if limit is None else _parsed("limit", _LIMIT.clean, limit),
+        trailer=True if trailer is None else bool(_parsed("trailer", _FLAG.clean, trailer)),
+        download=False if download is None else bool(_parsed("download", _FLAG.clean, download)),
     )

@@ -1,0 +1,74 @@
+"""The exports API: the dataset listing, NDJSON exports, and a readiness answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_safe
+
+from ..core.datasets import Dataset, registry
+from ..core.ndjson import ndjson_chunks
+from ..core.query import parse_export_query
+from .access import AccessDenied, request_user
+from .refusals import REFUSALS, denied, refusal
+from .responses import NDJSON, database_down_is_503, open_stream
+
+__all__ = ["dataset_list", "describe", "export_ndjson", "health"]
+
+
+def describe(dataset: Dataset) -> dict[str, Any]:
+    """A dataset as ``GET /exports/`` lists it."""
+    return {
+        "name": dataset.name,
+        "label": dataset.label or dataset.model._meta.verbose_name_plural,
+        "fields": list(dataset.fields),
+        "cursor": dataset.cursor_column,
+        "filters": [
+            {"name": name, "type": f.type, "help": f.help} for name, f in dataset.filters.items()
+        ],
+        "urls": {"ndjson": reverse("stream_exports:ndjson", args=[dataset.name])},
+    }
+
+
+@require_safe
+def health(request: HttpRequest) -> HttpResponse:
+    """``GET /exports/health``: 200 at once, touching nothing (readiness checks)."""
+    return HttpResponse("ok\n", content_type="text/plain; charset=utf-8")
+
+
+@require_safe
+@database_down_is_503
+def dataset_list(request: HttpRequest) -> HttpResponse:
+    """``GET /exports/``: the datasets the caller may export."""
+    try:
+        user = request_user(request)
+    except AccessDenied as exc:
+        return denied(request, exc)
+    allowed = [describe(d) for d in registry if d.has_permission(user)]
+    return JsonResponse(allowed, safe=False, json_dumps_params={"ensure_ascii": False})
+
+
+@require_safe
+@database_down_is_503
+def export_ndjson(request: HttpRequest, name: str) -> HttpResponse:
+    """``GET /exports/<name>.ndjson``: the dataset as NDJSON, streamed, with a trailer."""
+    try:
+        user = request_user(request)
+        dataset = registry.allowed(name, user)
+        query = parse_export_query(dataset, request.GET)
+    except REFUSALS as exc:
+        return refusal(request, exc)
+    filename = None
+    if query.download:
+        filename = f"{name}-{timezone.now():%Y%m%dT%H%M%SZ}.ndjson"
+    plan = query.row_plan(user)
+
+    def chunks() -> Any:
+        return ndjson_chunks(
+            plan, query.fields, with_trailer=query.trailer, label=f"export {name!r}"
+        )
+
+    return open_stream(request, user, chunks, NDJSON, filename)
