@@ -42,25 +42,9 @@ MOVED_RUNNERS = {
     "stream_exports.runners.LambdaRunner": "stream_exports.aws.runner.LambdaRunner",
 }
 
-POSITIVE = (
-    "CHUNK_SIZE",
-    "COPY_CHUNK_BYTES",
-    "HEARTBEAT",
-    "POLL_INTERVAL",
-    "SIGNED_URL_EXPIRES",
-    "SIGNED_URL_MAX_AGE",
-    "JOB_HEARTBEAT",
-    "JOB_STALE_AFTER",
-    "JOB_PROGRESS_INTERVAL",
-    "JOB_LOG_INTERVAL",
-    "MAX_STREAMS",
-    "MAX_STREAMS_PER_USER",
-    "FOLLOW_PAGE_SIZE",
-    "MAX_FAILED_POLLS",
-    "DOWNLOAD_READ_SIZE",
-    "PUSH_TIMEOUT",
-    "SSE_RETRY_MS",
-)
+def _numbers() -> list[str]:
+    """The settings that are counts, sizes or durations: each must be positive."""
+    return [s.name for s in Settings.declared() if type(s.default) in (int, float)]
 
 
 def _error(message: str, number: int, hint: str | None = None) -> Error:
@@ -112,7 +96,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     if conf.ENGINE not in ENGINES:
         hint = f"Use one of: {', '.join(ENGINES)}."
         errors.append(_error(f"STREAM_EXPORTS['ENGINE'] is {conf.ENGINE!r}.", 5, hint))
-    for key in POSITIVE:
+    for key in _numbers():
         if getattr(conf, key) <= 0:
             errors.append(_error(f"STREAM_EXPORTS[{key!r}] must be positive.", 4))
     return errors

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponseBase
 from django.middleware.gzip import GZipMiddleware as DjangoGZipMiddleware
 
+__all__ = ["GZipMiddleware"]
+
 
 class GZipMiddleware(DjangoGZipMiddleware):
     """Django's GZipMiddleware, except for stream_exports streams.
