@@ -4,6 +4,7 @@
     python -m deploy up --stack NAME --bucket BUCKET --database-url-secret S --secret-key-secret S
     python -m deploy enable-streaming --api-id ID --stage prod
     python -m deploy verify URL
+    python -m deploy local [--scale S] [--port 9000]   (the app behind AWS's limits, here)
 
 AWS credentials and the region come from boto3's usual places (``AWS_PROFILE``,
 ``AWS_REGION``, ...) or ``--region``.
@@ -16,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import package, stack, streaming, verify
+from . import local, package, stack, streaming, verify
 
 
 def clients(region: str | None) -> dict[str, Any]:
@@ -97,6 +98,12 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("url")
     check.add_argument("--timeout", type=float, default=60)
     check.set_defaults(run=run_verify)
+
+    emulate = commands.add_parser(
+        "local", help="run.sh as Lambda Web Adapter starts it, behind AWS's streaming limits"
+    )
+    local.add_arguments(emulate)
+    emulate.set_defaults(run=local.run)
     return main
 
 

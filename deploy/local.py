@@ -1,0 +1,268 @@
+"""``python -m deploy local``: the app as Lambda Web Adapter starts it, behind a loopback
+proxy that applies the streaming limits of API Gateway (REST, ``STREAM``) and Lambda.
+
+What AWS documents, and the defaults here:
+
+- Lambda response streaming: the first 6 MB leave uncapped, then at most 2 MB/s;
+  at most 200 MB per response.
+- API Gateway ``STREAM``: the first 10 MB at full speed, then at most 2 MB/s (so
+  behind both, Lambda's 6 MB decides); no compression by the gateway.
+- 15 minutes per request (and per invocation); a stream idle for 5 minutes is cut
+  (REGIONAL; 30 s on EDGE).
+
+What we assume (AWS does not say): a response cut by a limit ends as a broken
+connection, without the chunked body's last chunk, so a client sees a truncated
+body (``requests``: ``ChunkedEncodingError``), not a clean end. Bytes count as
+they leave the function, so compression by the app moves every limit.
+
+``--scale S`` divides every byte and time limit by ``S`` (the rate stays), so a
+test sees in seconds what a user would see in minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+ROOT = Path(__file__).resolve().parent.parent
+MB = 1_000_000
+
+#: Headers that belong to one connection, never forwarded (RFC 9110, 7.6.1).
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+__all__ = ["Limits", "LimitsProxy", "adapter_process", "add_arguments", "run"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The walls one response meets (defaults: AWS's documented figures)."""
+
+    burst_bytes: int = 6 * MB  # Lambda's uncapped start (the gateway's is 10 MB)
+    rate: float = 2 * MB  # bytes per second after the burst
+    max_bytes: int = 200 * MB  # Lambda's most per streamed response
+    idle: float = 300.0  # seconds without a byte (REGIONAL; EDGE: 30)
+    duration: float = 900.0  # seconds per request and per invocation
+
+    def scaled(self, scale: float) -> Limits:
+        """Every byte and time limit divided by ``scale``; the rate as it is."""
+        return replace(
+            self,
+            burst_bytes=int(self.burst_bytes / scale),
+            max_bytes=int(self.max_bytes / scale),
+            idle=self.idle / scale,
+            duration=self.duration / scale,
+        )
+
+    def earliest(self, sent: int) -> float:
+        """Seconds after the response began before ``sent`` bytes may have left."""
+        return max(0.0, (sent - self.burst_bytes) / self.rate)
+
+
+class LimitExceeded(Exception):
+    """The response met a wall: the connection is cut, as AWS would."""
+
+
+def request_context(stage: str, path: str, host: str) -> str:
+    """The ``x-amzn-request-context`` Lambda Web Adapter passes for a REST API request."""
+    return json.dumps(
+        {
+            "stage": stage,
+            "path": f"/{stage}{path}",
+            "domainName": host,
+            "requestId": str(uuid.uuid4()),
+            "httpMethod": "GET",
+        }
+    )
+
+
+class LimitsProxy:
+    """An ASGI app: each request forwarded to the app, its body paced and cut by ``limits``."""
+
+    def __init__(self, upstream: str, limits: Limits, stage: str = "prod") -> None:
+        self.upstream = upstream
+        self.limits = limits
+        self.stage = stage
+        self.client = httpx.AsyncClient(base_url=upstream, timeout=None)
+
+    def forwarded_headers(self, scope: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+        """The client's headers, less hop-by-hop ones, plus what the gateway and adapter add."""
+        headers = [(k, v) for k, v in scope["headers"] if k.decode().lower() not in HOP_BY_HOP]
+        client = scope.get("client") or ("127.0.0.1", 0)
+        host = dict(scope["headers"]).get(b"host", b"localhost").decode()
+        headers += [
+            (b"x-forwarded-proto", b"https"),
+            (b"x-forwarded-for", client[0].encode()),
+            (b"x-forwarded-port", b"443"),
+            (b"x-amzn-request-context", request_context(self.stage, scope["path"], host).encode()),
+        ]
+        return headers
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        url = scope["path"] + (
+            f"?{scope['query_string'].decode()}" if scope["query_string"] else ""
+        )
+        request = self.client.build_request(
+            scope["method"], url, headers=self.forwarded_headers(scope), content=body
+        )
+        response = await self.client.send(request, stream=True)
+        try:
+            headers = [
+                (k.encode(), v.encode())
+                for k, v in response.headers.multi_items()
+                if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"
+            ]
+            await send(
+                {"type": "http.response.start", "status": response.status_code, "headers": headers}
+            )
+            async for piece in self.paced(response.aiter_raw()):
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await response.aclose()
+
+    async def paced(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """``chunks`` as the walls let them through; ``LimitExceeded`` at a wall."""
+        limits, started, sent = self.limits, time.monotonic(), 0
+        iterator = chunks.__aiter__()
+        while True:
+            elapsed = time.monotonic() - started
+            if elapsed >= limits.duration:
+                raise LimitExceeded(f"the request ran {limits.duration:.0f} s")
+            wait = min(limits.idle, limits.duration - elapsed)
+            try:
+                chunk = await asyncio.wait_for(iterator.__anext__(), wait)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise LimitExceeded(f"no byte for {wait:.0f} s") from None
+            for piece in _pieces(chunk, 64 * 1024):
+                if sent + len(piece) > limits.max_bytes:
+                    yield piece[: limits.max_bytes - sent]
+                    raise LimitExceeded(f"the response reached {limits.max_bytes} bytes")
+                sent += len(piece)
+                delay = started + limits.earliest(sent) - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                yield piece
+
+
+def _pieces(data: bytes, size: int) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def adapter_env(port: int, task_root: Path) -> dict[str, str]:
+    """The environment Lambda Web Adapter gives ``run.sh`` (response_stream mode); its
+    ``python`` is this interpreter (on Lambda: the runtime's, with the package's deps)."""
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "AWS_LWA_PORT": str(port),
+        "AWS_LWA_INVOKE_MODE": "response_stream",
+        "AWS_LWA_READINESS_CHECK_PATH": "/exports/health",
+        "AWS_LAMBDA_FUNCTION_NAME": "local",
+        "LAMBDA_TASK_ROOT": str(task_root),
+    }
+
+
+@contextmanager
+def adapter_process(port: int, task_root: Path = ROOT, timeout: float = 30) -> Iterator[str]:
+    """``deploy/run.sh`` started as the adapter does, ready when its readiness path answers."""
+    command = ["sh", str(task_root / "deploy" / "run.sh")]
+    process = subprocess.Popen(command, cwd=task_root, env=adapter_env(port, task_root))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"run.sh exited with {process.returncode}")
+            try:
+                if httpx.get(base + "/exports/health", timeout=1).is_success:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"run.sh was not ready within {timeout:.0f} s")
+            time.sleep(0.05)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def add_arguments(local: argparse.ArgumentParser) -> None:
+    """The options of ``python -m deploy local``: where to listen, and the limits."""
+    defaults = Limits()
+    local.add_argument("--port", type=int, default=9000, help="where the proxy listens")
+    local.add_argument("--app-port", type=int, default=8080, help="AWS_LWA_PORT for run.sh")
+    local.add_argument("--stage", default="prod", help="the stage the request context names")
+    local.add_argument("--scale", type=float, default=1.0, help="divide byte and time limits by it")
+    local.add_argument("--burst-mb", type=float, default=defaults.burst_bytes / MB)
+    local.add_argument("--rate-mb", type=float, default=defaults.rate / MB, help="after the burst")
+    local.add_argument("--max-mb", type=float, default=defaults.max_bytes / MB)
+    local.add_argument("--idle", type=float, default=defaults.idle, help="seconds (EDGE: 30)")
+    local.add_argument("--duration", type=float, default=defaults.duration, help="seconds")
+
+
+def limits_from(args: argparse.Namespace) -> Limits:
+    """The limits the options ask for, scaled."""
+    if args.scale <= 0:
+        raise SystemExit("--scale must be positive")
+    return Limits(
+        burst_bytes=int(args.burst_mb * MB),
+        rate=args.rate_mb * MB,
+        max_bytes=int(args.max_mb * MB),
+        idle=args.idle,
+        duration=args.duration,
+    ).scaled(args.scale)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start run.sh as the adapter would, then serve it through the limits until stopped."""
+    limits = limits_from(args)
+    with adapter_process(args.app_port) as upstream:
+        print(
+            f"run.sh ready on {upstream}; through the limits on http://127.0.0.1:{args.port} "
+            f"(first {limits.burst_bytes / MB:g} MB, then {limits.rate / MB:g} MB/s, "
+            f"cut at {limits.max_bytes / MB:g} MB, after {limits.idle:g} s idle "
+            f"or {limits.duration:g} s)",
+            file=sys.stderr,
+        )
+        proxy = LimitsProxy(upstream, limits, args.stage)
+        uvicorn.run(proxy, host="127.0.0.1", port=args.port, log_level="warning", lifespan="off")
+    return 0
