@@ -29,7 +29,7 @@ class Setting(Generic[T]):
     """One key of ``STREAM_EXPORTS``: its default (whose type a value is cast to) and meaning."""
 
     def __init__(self, default: T, help: str, section: str) -> None:
-        self.default = default
+        self.default: T = default
         self.help = help
         self.section = section
         self.name = ""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.core import checks
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.utils import timezone
 
@@ -22,8 +23,14 @@ from .changelists import describe_changelist
 
 __all__ = ["ExportActionsMixin"]
 
+# A mixin for ModelAdmin subclasses: type-checked as one, a plain class at run time.
+if TYPE_CHECKING:
+    _ModelAdmin = admin.ModelAdmin
+else:
+    _ModelAdmin = object
 
-class ExportActionsMixin:
+
+class ExportActionsMixin(_ModelAdmin):
     """NDJSON export actions for a ModelAdmin: ``class A(ExportActionsMixin, ModelAdmin)``.
 
     ``export_dataset`` names the registered dataset whose fields, cursor and
@@ -36,7 +43,7 @@ class ExportActionsMixin:
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         """Django's ModelAdmin checks, and that ``export_dataset`` names a dataset."""
-        errors: list[checks.CheckMessage] = super().check(**kwargs)  # type: ignore[misc]
+        errors: list[checks.CheckMessage] = super().check(**kwargs)
         if registry.get(self.export_dataset) is None:
             known = ", ".join(d.name for d in registry) or "none"
             errors.append(
@@ -58,17 +65,17 @@ class ExportActionsMixin:
             raise PermissionDenied from None
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions: dict[str, Any] = super().get_actions(request)  # type: ignore[misc]
+        actions: dict[str, Any] = super().get_actions(request)
         try:
             self.get_export_dataset(request)
         except PermissionDenied:
             return actions  # (a misnamed dataset is reported by check(): E020)
         for name in ("export_ndjson_now", "export_ndjson_background"):
-            actions[name] = self.get_action(name)  # type: ignore[attr-defined]
+            actions[name] = self.get_action(name)
         return actions
 
     @admin.action(description="Export selected %(verbose_name_plural)s as NDJSON now")
-    def export_ndjson_now(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+    def export_ndjson_now(self, request: HttpRequest, queryset: QuerySet) -> HttpResponseBase:
         dataset = self.get_export_dataset(request)
         fields = tuple(dataset.fields)
         plan = RowPlan.in_queryset_order(dataset, queryset, fields)
@@ -85,7 +92,7 @@ class ExportActionsMixin:
     @admin.action(description="Export selected %(verbose_name_plural)s as NDJSON in background")
     def export_ndjson_background(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
         dataset = self.get_export_dataset(request)
-        source = describe_changelist(request, self)  # type: ignore[arg-type]
+        source = describe_changelist(request, self)
         job = create_job(dataset, {}, request.user, source=source)
         submit_on_commit(job.pk)
         return redirect("admin:stream_exports_exportjob_change", job.pk)

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.sites import all_sites
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -29,7 +30,7 @@ def describe_changelist(request: HttpRequest, model_admin: admin.ModelAdmin) -> 
     opts = model_admin.model._meta
     selected = None
     if request.POST.get("select_across") != "1":
-        selected = request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
+        selected = request.POST.getlist(ACTION_CHECKBOX_NAME)
     query = request.GET.urlencode()
     return {
         "kind": KIND,

@@ -53,6 +53,7 @@ class ExportJobAdmin(admin.ModelAdmin):
         return f"{seconds:.1f} s"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # The default manager's queryset; django-stubs types ModelAdmin's as a plain QuerySet.
         jobs: ExportJobQuerySet = super().get_queryset(request)  # type: ignore[assignment]
         return jobs.visible_to(request.user)
 

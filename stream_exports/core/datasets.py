@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
 
 from .filters import Filter
@@ -85,7 +85,10 @@ class Dataset:
     def cursor_field(self) -> models.Field:
         """The model field behind ``cursor`` (``pk`` resolves to the primary key)."""
         opts = self.model._meta
-        return opts.pk if self.cursor == "pk" else opts.get_field(self.cursor)
+        found = opts.pk if self.cursor == "pk" else opts.get_field(self.cursor)
+        if not isinstance(found, models.Field):  # a reverse relation
+            raise FieldDoesNotExist(f"{found!r} is a relation, not a field.")
+        return found
 
     @property
     def cursor_column(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
@@ -102,7 +102,7 @@ def describe_failure(exc: BaseException) -> str:
 
 def ndjson_chunks(
     plan: RowPlan, names: tuple[str, ...], *, with_trailer: bool = True, label: str = "export"
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """Encoded record lines, a batch per chunk, then the trailer.
 
     A failure after the first byte becomes an error trailer (and a log entry);
@@ -125,7 +125,9 @@ def ndjson_chunks(
         yield trailer(rows, last)
 
 
-def encoded_batches(plan: RowPlan, names: tuple[str, ...]) -> Iterator[tuple[bytes, int, Any]]:
+def encoded_batches(
+    plan: RowPlan, names: tuple[str, ...]
+) -> Generator[tuple[bytes, int, Any], None, None]:
     """The ORM path: (lines, how many, last cursor) per batch of rows."""
     index = plan.cursor_index
     with closing(row_batches(plan)) as batches:

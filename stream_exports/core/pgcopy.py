@@ -10,7 +10,7 @@ the database a third of its time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 import orjson
@@ -91,7 +91,9 @@ def line_sql(plan: RowPlan, names: tuple[str, ...]) -> tuple[str, list[Any]] | N
     return sql, [*params, *inner_params]
 
 
-def copy_batches(plan: RowPlan, names: tuple[str, ...]) -> Iterator[tuple[bytes, int, Any]] | None:
+def copy_batches(
+    plan: RowPlan, names: tuple[str, ...]
+) -> Generator[tuple[bytes, int, Any], None, None] | None:
     """(lines, how many, last cursor) straight from COPY; None when the plan does not allow it."""
     query = line_sql(plan, names)
     if query is None:
@@ -99,7 +101,9 @@ def copy_batches(plan: RowPlan, names: tuple[str, ...]) -> Iterator[tuple[bytes,
     return _copy(plan, *query)
 
 
-def _copy(plan: RowPlan, sql: str, params: list[Any]) -> Iterator[tuple[bytes, int, Any]]:
+def _copy(
+    plan: RowPlan, sql: str, params: list[Any]
+) -> Generator[tuple[bytes, int, Any], None, None]:
     """Read COPY in binary format: each row is its line as is, no text-format escaping.
 
     COPY gets no fast-start planning (a cursor would): with sorting disabled

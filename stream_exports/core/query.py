@@ -168,11 +168,12 @@ def parse_export_query(dataset: Dataset, params: QueryDict) -> ExportQuery:
         raw = _single(params, name)
         if raw is not None:
             filters[name] = _parsed(name, declared.parse, raw)
-    raw = {name: _single(params, name) for name in (*OPTIONS, SIGNATURE)}
-    after, limit, trailer, download = raw["after"], raw["limit"], raw["trailer"], raw["download"]
+    given = {name: _single(params, name) for name in (*OPTIONS, SIGNATURE)}
+    after, limit = given["after"], given["limit"]
+    trailer, download = given["trailer"], given["download"]
     return ExportQuery(
         dataset=dataset,
-        fields=parse_fields(dataset, raw["fields"]),
+        fields=parse_fields(dataset, given["fields"]),
         filters=filters,
         after=None if after is None else parse_cursor(dataset, after),
         limit=None if limit is None else _parsed("limit", _LIMIT.clean, limit),

@@ -12,16 +12,19 @@ Two ways, one interface (an iterator of row batches):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing, contextmanager, nullcontext
 from functools import lru_cache
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connections, transaction
 
 from ..conf import conf
 from .plan import RowPlan
+
+if TYPE_CHECKING:
+    from psycopg.adapt import Loader
 
 __all__ = ["ENGINES", "Batch", "choose_engine", "cursor_batches", "keyset_batches", "row_batches"]
 
@@ -66,7 +69,7 @@ def fast_timestamps(using: str) -> Iterator[None]:
         adapters.register_loader(oid, django_loader)
 
 
-def _c_timestamptz_loader(connection: Any) -> type | None:
+def _c_timestamptz_loader(connection: Any) -> type[Loader] | None:
     """psycopg's C ``timestamptz`` loader behind the Python class Django's cursors
     inspect (its ``timezone``); None without USE_TZ (Django then drops the zone)
     or without psycopg 3's C module (psycopg2, pure-Python psycopg)."""
@@ -81,7 +84,7 @@ def _c_timestamptz_loader(connection: Any) -> type | None:
 
 
 @lru_cache(maxsize=8)
-def _loader_for(timezone: Any, python_loader: type, c_loader: type) -> type:
+def _loader_for(timezone: Any, python_loader: type, c_loader: type[Loader]) -> type[Loader]:
     class CTimestamptzLoader(python_loader):
         def __init__(self, oid: int, context: Any = None) -> None:
             super().__init__(oid, context)
@@ -91,7 +94,7 @@ def _loader_for(timezone: Any, python_loader: type, c_loader: type) -> type:
     return CTimestamptzLoader
 
 
-def cursor_batches(plan: RowPlan, chunk_size: int) -> Iterator[Batch]:
+def cursor_batches(plan: RowPlan, chunk_size: int) -> Generator[Batch, None, None]:
     """One query, read through a server-side cursor.
 
     On PostgreSQL inside a transaction (no ``WITH HOLD``). Elsewhere not: on
@@ -104,13 +107,14 @@ def cursor_batches(plan: RowPlan, chunk_size: int) -> Iterator[Batch]:
         transaction.atomic(using=queryset.db) if in_transaction else nullcontext(),
         fast_timestamps(queryset.db),
         # Close the cursor before the transaction ends, not when it is collected.
-        closing(queryset.iterator(chunk_size=chunk_size)) as rows,
+        # iterator() returns a generator; django-stubs declares a plain Iterator.
+        closing(queryset.iterator(chunk_size=chunk_size)) as rows,  # type: ignore[type-var]
     ):
         while batch := list(islice(rows, chunk_size)):
             yield batch
 
 
-def keyset_batches(plan: RowPlan, chunk_size: int) -> Iterator[Batch]:
+def keyset_batches(plan: RowPlan, chunk_size: int) -> Generator[Batch, None, None]:
     """Pages ordered by the cursor, each starting after the last row of the one before."""
     after, remaining, index = plan.after, plan.limit, plan.cursor_index
     while remaining is None or remaining > 0:
@@ -126,7 +130,7 @@ def keyset_batches(plan: RowPlan, chunk_size: int) -> Iterator[Batch]:
             remaining -= len(batch)
 
 
-def row_batches(plan: RowPlan, chunk_size: int | None = None) -> Iterator[Batch]:
+def row_batches(plan: RowPlan, chunk_size: int | None = None) -> Generator[Batch, None, None]:
     """Batches of value tuples in cursor order, by the configured engine."""
     chunk_size = chunk_size or conf.CHUNK_SIZE
     if not plan.ordering and choose_engine(plan.queryset.db) == "keyset":

@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.utils.http import content_disposition_header
 
 from ..conf import conf
@@ -43,6 +44,8 @@ EVENT_STREAM = "text/event-stream; charset=utf-8"
 logger = logging.getLogger(__name__)
 
 _END = object()
+
+P = ParamSpec("P")
 
 Chunks = Iterator[bytes] | AsyncIterator[bytes]
 
@@ -86,6 +89,10 @@ class StreamResponse(StreamingHttpResponse):
     #: Marks the response for ``stream_exports.middleware.GZipMiddleware``.
     never_compress = True
 
+    # Set by Django's HttpResponseBase and StreamingHttpResponse; django-stubs omits them.
+    _resource_closers: list[Callable[[], object]]
+    _iterator: Iterator[bytes] | AsyncIterator[bytes]
+
     def __init__(
         self,
         request: HttpRequest,
@@ -104,14 +111,16 @@ class StreamResponse(StreamingHttpResponse):
             self._resource_closers.append(on_close)
         self["Cache-Control"] = "no-cache"
         self["X-Accel-Buffering"] = "no"
-        if filename:
-            self["Content-Disposition"] = content_disposition_header(True, filename)
+        if filename and (disposition := content_disposition_header(True, filename)):
+            self["Content-Disposition"] = disposition
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         # Django's own __aiter__ wraps the iterator without closing it; iterate
         # it directly so that closing this response's iterator closes ours.
         iterator = self._iterator
         try:
+            if not isinstance(iterator, AsyncIterator):
+                raise TypeError("a sync stream is served by __iter__ (WSGI)")
             async for part in iterator:
                 yield part
         finally:
@@ -128,7 +137,7 @@ def open_stream(
     make: Callable[[], Chunks],
     content_type: str,
     filename: str | None = None,
-) -> HttpResponse:
+) -> HttpResponseBase:
     """Every stream this app serves: counted against the caps (429 with ``Retry-After``
     when over them), released when it ends however it ends."""
     try:
@@ -159,12 +168,14 @@ def json_response(body: Any, status: int = 200) -> HttpResponse:
     return response
 
 
-def database_down_is_503(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def database_down_is_503(
+    view: Callable[Concatenate[HttpRequest, P], HttpResponseBase],
+) -> Callable[Concatenate[HttpRequest, P], HttpResponseBase]:
     """A view whose database is unreachable (restart, failover) answers 503 with
     ``Retry-After`` instead of a 500 page: clients retry it."""
 
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
         try:
             return view(request, *args, **kwargs)
         except CONNECTION_LOST as exc:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
@@ -53,7 +55,7 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 @database_down_is_503
-def export_ndjson(request: HttpRequest, name: str) -> HttpResponse:
+def export_ndjson(request: HttpRequest, name: str) -> HttpResponseBase:
     """``GET /exports/<name>.ndjson``: the dataset as NDJSON, streamed, with a trailer."""
     try:
         user = request_user(request)
@@ -66,7 +68,7 @@ def export_ndjson(request: HttpRequest, name: str) -> HttpResponse:
         filename = f"{name}-{timezone.now():%Y%m%dT%H%M%SZ}.ndjson"
     plan = query.row_plan(user)
 
-    def chunks() -> Any:
+    def chunks() -> Iterator[bytes]:
         return ndjson_chunks(
             plan, query.fields, with_trailer=query.trailer, label=f"export {name!r}"
         )

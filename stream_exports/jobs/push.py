@@ -25,7 +25,7 @@ logger = logging.getLogger("stream_exports")
 try:
     from channels.layers import InMemoryChannelLayer, get_channel_layer
 except ImportError:  # channels is an optional extra
-    InMemoryChannelLayer = get_channel_layer = None  # type: ignore[assignment,misc]
+    InMemoryChannelLayer = get_channel_layer = None
 
 _local: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = defaultdict(set)
 _local_lock = threading.Lock()

@@ -107,6 +107,8 @@ class _TemporaryFile(File):
     """A finished temporary file that storage may move instead of copy."""
 
     def temporary_file_path(self) -> str:
+        if self.file is None:
+            raise ValueError("the temporary file is closed")
         return str(self.file.name)
 
 

@@ -37,7 +37,9 @@ class DatasetCommand(BaseCommand):
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.parse_args = parser.parse_intermixed_args  # name=value pairs after --user too
+        # name=value pairs after --user too. This parser's own parse_args, on purpose: Django
+        # builds the parser, so its class cannot be chosen.
+        parser.parse_args = parser.parse_intermixed_args  # type: ignore[method-assign]
         return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
