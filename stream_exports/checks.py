@@ -42,6 +42,7 @@ MOVED_RUNNERS = {
     "stream_exports.runners.LambdaRunner": "stream_exports.aws.runner.LambdaRunner",
 }
 
+
 def _numbers() -> list[str]:
     """The settings that are counts, sizes or durations: each must be positive."""
     return [s.name for s in Settings.declared() if type(s.default) in (int, float)]
