@@ -3,12 +3,12 @@ the body came in one burst at the end or without the trailer."""
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import requests
+from stream_exports_client.trailer import parse_trailer
 
 
 @dataclass
@@ -27,13 +27,11 @@ class Arrivals:
                 "the body arrived in one burst at the end: the response was buffered "
                 "(check that every route's integration is STREAM, and redeploy)"
             )
-        try:
-            status = json.loads(self.last_line)["_stream"]["status"]
-        except (ValueError, KeyError, TypeError):
+        trailer = parse_trailer(self.last_line)
+        if trailer is None:
             found.append("no trailer: the body was cut or is not an NDJSON export")
-        else:
-            if status != "complete":
-                found.append(f"the trailer says {status!r}: {self.last_line.decode()}")
+        elif not trailer.complete:
+            found.append(f"the trailer says {trailer.status!r}: {self.last_line.decode()}")
         return found
 
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from stream_exports.client import (
+from stream_exports_client import (
     Download,
     ExportFailed,
     Refused,
@@ -23,8 +22,9 @@ from stream_exports.client import (
     follow_job,
     iter_records,
     tail_log,
-    with_params,
 )
+from stream_exports_client.download import with_params
+
 from stream_exports.http.access import sign_url
 
 from .servers import Reply, scripted_server
@@ -89,8 +89,8 @@ class CuttingProxy:
 
 
 def client_command(*args: str) -> subprocess.CompletedProcess:
-    """``python -m stream_exports.client ARGS``, as a shell script would run it."""
-    command = [sys.executable, "-m", "stream_exports.client", *args]
+    """``python -m stream_exports_client ARGS``, as a shell script would run it."""
+    command = [sys.executable, "-m", "stream_exports_client", *args]
     return subprocess.run(command, capture_output=True, timeout=120)
 
 

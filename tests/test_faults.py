@@ -18,8 +18,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from stream_exports_client import Download, Timeouts
 
-from stream_exports.client import Download, Timeouts
 from stream_exports.http.access import sign_url
 
 from .conftest import server_env
