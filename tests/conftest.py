@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from contextlib import closing
-from io import StringIO
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
 
 from stream_exports.http.access import sign_url
 
-from .servers import Server, database_url, run_server
+from .servers import Server, database_url, run_server, server_env
+from .testapp.seed import seed
+
+__all__ = ["server_env"]  # (tests that start servers of their own import it from here)
 
 #: Orders seeded once per session, committed, shared by every test (read-only).
 ROWS = 200_000
@@ -41,11 +41,11 @@ def django_db_setup(request: pytest.FixtureRequest, django_test_environment, dja
 
 @pytest.fixture(scope="session")
 def world(django_db_setup: None, django_db_blocker: Any) -> dict[str, Any]:
-    """ROWS demo orders and the users the tests act as, committed for servers to see."""
+    """ROWS orders and the users the tests act as, committed for servers to see."""
     settings_dict = connection.settings_dict
     assert settings_dict["NAME"] == settings_dict["TEST"]["NAME"], "not the test database"
     with django_db_blocker.unblock():
-        call_command("seed_demo", rows=ROWS, no_user=True, stdout=StringIO())
+        seed(ROWS)
         view_order = Permission.objects.get(codename="view_order")
         staff = User.objects.create_user("staff", password="pw", is_staff=True)
         staff.user_permissions.add(view_order)
@@ -135,16 +135,3 @@ def server(
     env = server_env(world, JOB_PROGRESS_INTERVAL=0.05)
     with run_server(request.param, env, tmp_path_factory.mktemp("servers")) as running:
         yield running
-
-
-def server_env(world: dict[str, Any], **stream_exports: Any) -> dict[str, str]:
-    """The environment of a server or worker process on the test database."""
-    from django.conf import settings
-
-    return {
-        "DATABASE_URL": world["db_url"],
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "STREAM_EXPORTS": json.dumps(stream_exports),
-    }

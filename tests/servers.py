@@ -1,7 +1,8 @@
-"""Real HTTP servers (gunicorn, uvicorn, daphne) started on loopback for tests."""
+"""Real HTTP servers (gunicorn, uvicorn, daphne) serving the test project on loopback."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -20,15 +22,15 @@ BIN = Path(sys.executable).parent
 
 COMMANDS = {
     "gunicorn": [
-        str(BIN / "gunicorn"), "project.wsgi", "--workers", "1", "--worker-class", "gthread",
+        str(BIN / "gunicorn"), "tests.wsgi", "--workers", "1", "--worker-class", "gthread",
         "--threads", "300", "--bind", "127.0.0.1:{port}", "--timeout", "120",
     ],
     "uvicorn": [
-        str(BIN / "uvicorn"), "project.asgi:application", "--host", "127.0.0.1",
+        str(BIN / "uvicorn"), "tests.asgi:application", "--host", "127.0.0.1",
         "--port", "{port}", "--no-access-log",
     ],
     "daphne": [
-        str(BIN / "daphne"), "-b", "127.0.0.1", "-p", "{port}", "project.asgi:application",
+        str(BIN / "daphne"), "-b", "127.0.0.1", "-p", "{port}", "tests.asgi:application",
     ],
 }  # fmt: skip
 
@@ -101,8 +103,22 @@ def run_process(command: list[str], env: dict[str, str], log: Path) -> Iterator[
 
 
 def manage(*args: str) -> list[str]:
-    """A ``manage.py`` command line with this interpreter."""
-    return [sys.executable, str(ROOT / "manage.py"), *args]
+    """A management command line with this interpreter (``python -m django``): run it from
+    ``ROOT`` with ``DJANGO_SETTINGS_MODULE`` set, as :func:`run_process` does."""
+    return [sys.executable, "-m", "django", *args]
+
+
+def server_env(world: dict[str, Any], **stream_exports: Any) -> dict[str, str]:
+    """The environment of a server or worker process on the test database."""
+    from django.conf import settings
+
+    return {
+        "DATABASE_URL": world["db_url"],
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "STREAM_EXPORTS": json.dumps(stream_exports),
+    }
 
 
 @contextmanager
@@ -124,6 +140,41 @@ def run_server(kind: str, env: dict[str, str], tmp: Path) -> Iterator[Server]:
                     raise RuntimeError(f"{kind} did not start: {log.read_text()[-2000:]}") from None
                 time.sleep(0.1)
         yield Server(kind, f"http://127.0.0.1:{port}", process, log)
+
+
+@contextmanager
+def as_the_adapter_starts_it(task_root: Path, env: dict[str, str], log: Path) -> Iterator[str]:
+    """Run ``deploy/run.sh`` from ``task_root`` with Lambda Web Adapter's environment; wait
+    for the readiness check as the adapter does; yield the base URL."""
+    import requests
+
+    port = free_port()
+    env = {**env, "AWS_LWA_PORT": str(port), "LAMBDA_TASK_ROOT": str(task_root)}
+    with run_process(["sh", str(task_root / "deploy" / "run.sh")], env, log):
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/exports/health", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+
+
+def streamed_lines(url: str) -> tuple[list[bytes], list[float]]:
+    """The lines of an export and when each arrived (seconds after the request)."""
+    import requests
+
+    started, arrivals, lines = time.perf_counter(), [], []
+    with requests.get(url, stream=True, timeout=60) as response:
+        assert response.status_code == 200, response.text
+        assert "Content-Length" not in response.headers
+        for line in response.iter_lines(chunk_size=65536):
+            lines.append(line)
+            arrivals.append(time.perf_counter() - started)
+    return lines, arrivals
 
 
 @dataclass

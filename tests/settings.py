@@ -1,21 +1,134 @@
-"""Test settings: the demo project's, with test databases a server process can open too."""
+"""Settings of the test project: the test app, from the environment like a real deployment.
 
+The tests' server processes (gunicorn, uvicorn, daphne, workers) read the same
+module with the environment the tests give them:
+
+DATABASE_URL     default: SQLite; the tests' database is a file a server can open too
+REDIS_URL        a channel layer on Redis; default: in-memory
+STREAM_EXPORTS   JSON of stream_exports settings, e.g. {"JOB_RUNNER": "..."}
+DATABASE_POOL_SIZE  default 40: PostgreSQL connections per process
+DJANGO_DEBUG, DJANGO_SECRET_KEY  default: off, and a fixed key for tests only
+TEST_DB_SUFFIX   keeps two test runs on one machine apart (-a, -b, ...)
+"""
+
+from __future__ import annotations
+
+import json
 import os
 import tempfile
 from pathlib import Path
 
-from project.settings import *  # noqa: F403
-from project.settings import BASE_DIR, DATABASES
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = os.environ.get("DJANGO_DEBUG", "0").lower() in ("1", "true", "yes")
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "tests-only-not-a-secret"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "stream_exports",
+    "tests.testapp",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "stream_exports.middleware.GZipMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "tests.urls"
+WSGI_APPLICATION = "tests.wsgi.application"
+ASGI_APPLICATION = "tests.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
 
 # Separate names let two test runs share a machine (TEST_DB_SUFFIX=-a ...).
 _suffix = os.environ.get("TEST_DB_SUFFIX", "")
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), conn_max_age=0
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # As in production: a pool per process, which the load tests bound the sessions by.
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {
+            "min_size": 1,
+            "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "40")),
+            "timeout": 60,
+        }
+    }
+    DATABASES["default"]["TEST"] = {"NAME": f"test_stream_exports{_suffix.replace('-', '_')}"}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL: servers' exports read while jobs write; wait for locks instead of failing.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
     # A file, not :memory:, so that servers started by the tests see the same rows.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".test_db{_suffix}.sqlite3")}
+
+if redis_url := os.environ.get("REDIS_URL"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [redis_url]},
+        }
+    }
 else:
-    DATABASES["default"]["TEST"] = {"NAME": f"test_stream_exports{_suffix.replace('-', '_')}"}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
 # Job files of test runs (and of the servers the tests start) stay out of the checkout.
 MEDIA_ROOT = Path(tempfile.gettempdir()) / f"stream_exports_test_media{_suffix}"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LOGIN_URL = "admin:login"
+
+# Any stream_exports setting, as JSON: STREAM_EXPORTS='{"JOB_RUNNER": "..."}'.
+STREAM_EXPORTS: dict = json.loads(os.environ.get("STREAM_EXPORTS", "{}"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "stream_exports": {"handlers": ["console"], "level": "INFO"},
+        "django.request": {"handlers": ["console"], "level": "ERROR"},
+    },
+}

@@ -9,10 +9,10 @@ import pytest
 from django.db.models import Q
 from django.test import Client
 
-from project.demo.models import Order
 from stream_exports.models import ExportJob
+from tests.testapp.models import Order
 
-CHANGELIST = "/admin/demo/order/"
+CHANGELIST = "/admin/testapp/order/"
 
 
 @pytest.fixture(autouse=True)

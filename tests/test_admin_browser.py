@@ -54,11 +54,13 @@ def test_staff_exports_a_filtered_changelist_and_downloads_it(
 ):
     page = browser.new_page(accept_downloads=True, color_scheme=scheme)
     query = "?paid__exact=1&q=ana&o=-3"
-    page.goto(f"{admin_server.url}/admin/login/?next=/admin/demo/order/{query.replace('&', '%26')}")
+    page.goto(
+        f"{admin_server.url}/admin/login/?next=/admin/testapp/order/{query.replace('&', '%26')}"
+    )
     page.fill("#id_username", "staff")
     page.fill("#id_password", "pw")
     page.click("input[type=submit]")
-    page.wait_for_url("**/admin/demo/order/**")
+    page.wait_for_url("**/admin/testapp/order/**")
     page.check("#action-toggle")
     page.click(".actions .question a")  # every matching row, not only this page's
     page.select_option("select[name=action]", "export_ndjson_background")

@@ -1,19 +1,15 @@
-"""System checks, the GZip guard, settings and the demo's management commands."""
+"""System checks, the GZip guard and settings."""
 
 from __future__ import annotations
 
-from io import StringIO
-
 import pytest
-from django.core.management import CommandError, call_command
 from django.test import Client
 
-from project.demo.management.commands.seed_demo import ensure_demo_user
-from project.demo.models import Order
 from stream_exports import checks
 from stream_exports.conf import conf
 from stream_exports.core import filters
 from stream_exports.core.datasets import Dataset, Registry
+from tests.testapp.models import Order
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +42,7 @@ def test_the_lambda_runner_needs_a_function(settings):
     assert checks.check_jobs() == []
 
 
-def test_the_demo_settings_pass_every_check():
+def test_the_test_settings_pass_every_check():
     assert checks.check_settings() == []
     assert checks.check_jobs() == []
     assert checks.check_gzip() == []
@@ -122,31 +118,3 @@ def test_callable_querysets_scope_rows_per_user(world):
     assert dataset.get_queryset(world["users"]["superuser"]).count() == 3
     assert dataset.get_queryset(world["users"]["staff"]).count() == 1
     assert dataset.cursor_column == "id"
-
-
-def test_demo_user_refuses_to_exist_with_debug_off(settings):
-    settings.DEBUG = False
-    with pytest.raises(CommandError, match="DEBUG off"):
-        call_command("seed_demo", rows=0, stdout=StringIO())
-
-
-def test_seed_is_deterministic():
-    from project.demo.seed import order_rows
-
-    assert list(order_rows(50, seed=7)) == list(order_rows(50, seed=7))
-    assert list(order_rows(50, seed=7)) != list(order_rows(50, seed=8))
-
-
-def test_demo_help_prints_working_curl_lines(settings, world):
-    settings.DEBUG = True
-    ensure_demo_user()
-    out = StringIO()
-    call_command("demo_help", base_url="http://127.0.0.1:8000", stdout=out)
-    urls = [line.split("'")[1] for line in out.getvalue().splitlines() if "curl -N 'http" in line]
-    assert len(urls) == 3
-    for url in urls:
-        response = Client().get(url.removeprefix("http://127.0.0.1:8000"))
-        assert response.status_code == 200, url
-    (job_line,) = [line for line in out.getvalue().splitlines() if "-X POST" in line]
-    job = Client().post(job_line.split("'")[1].removeprefix("http://127.0.0.1:8000"))
-    assert job.status_code == 202

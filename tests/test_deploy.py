@@ -8,11 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import time
-import venv
-import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,17 +15,15 @@ from unittest.mock import ANY
 
 import boto3
 import pytest
-import requests
 import yaml
 from botocore.stub import Stubber
 
-from deploy import package
 from deploy.__main__ import main as deploy_main
 from deploy.streaming import enable_streaming
 from stream_exports.http.access import sign_url
 
 from .conftest import server_env
-from .servers import ROOT, Reply, free_port, run_process, scripted_server
+from .servers import ROOT, Reply, as_the_adapter_starts_it, scripted_server, streamed_lines
 
 TEMPLATE = ROOT / "deploy" / "template.yaml"
 STREAMING_URI = "/2021-11-15/functions/${AppFunction.Arn}/response-streaming-invocations"
@@ -137,37 +130,6 @@ def test_no_account_id_in_deploy():
             assert set(re.findall(r"\b\d{12}\b", path.read_text())) <= {"753240598075"}, path
     # The only 12-digit number is the Lambda Web Adapter layer's publisher, AWS's own.
     assert set(re.findall(r"\b\d{12}\b", TEMPLATE.read_text())) == {"753240598075"}
-
-
-@contextmanager
-def as_the_adapter_starts_it(task_root: Path, env: dict[str, str], log: Path) -> Iterator[str]:
-    """Run ``deploy/run.sh`` from ``task_root`` with the adapter's environment; wait for
-    the readiness check as the adapter does; yield the base URL."""
-    port = free_port()
-    env = {**env, "AWS_LWA_PORT": str(port), "LAMBDA_TASK_ROOT": str(task_root)}
-    with run_process(["sh", str(task_root / "deploy" / "run.sh")], env, log):
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/exports/health", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-
-
-def streamed_lines(url: str) -> tuple[list[bytes], list[float]]:
-    """The lines of an export and when each arrived."""
-    started, arrivals, lines = time.perf_counter(), [], []
-    with requests.get(url, stream=True, timeout=60) as response:
-        assert response.status_code == 200, response.text
-        assert "Content-Length" not in response.headers
-        for line in response.iter_lines(chunk_size=65536):
-            lines.append(line)
-            arrivals.append(time.perf_counter() - started)
-    return lines, arrivals
 
 
 @pytest.mark.servers
@@ -328,34 +290,3 @@ def test_verify_fails_a_buffered_or_cut_body(body, says, capsys):
     with scripted_server(Reply(200, body, delay=0.5)) as (base, _):
         assert deploy_main(["verify", f"{base}/exports/orders.ndjson"]) == 1
     assert says in capsys.readouterr().err
-
-
-@pytest.mark.servers
-def test_the_package_runs_on_a_bare_python_as_lambda_would(world, tmp_path):
-    built = package.build(tmp_path / "build")
-    task_root = tmp_path / "task"
-    with zipfile.ZipFile(built) as archive:
-        assert archive.getinfo("deploy/run.sh").external_attr >> 16 == 0o100755
-        names = set(archive.namelist())
-        archive.extractall(task_root)
-    assert {"manage.py", "project/settings.py", "stream_exports/http/views.py"} <= names
-    assert any(n.startswith("psycopg_binary/") and "x86_64-linux-gnu.so" in n for n in names)
-    assert not any(n.startswith(("tests/", ".venv/", "bench/")) for n in names)
-    # Lambda's python3.11 has no site-packages of ours: a venv without packages stands in.
-    bare = tmp_path / "bare"
-    venv.create(bare, with_pip=False)
-    env = {
-        **server_env(world),
-        "PATH": f"{bare / 'bin'}:{os.environ['PATH']}",
-        "PYTHONPATH": "",
-        "DJANGO_SETTINGS_MODULE": "project.settings",  # as the template leaves it
-        "DJANGO_SERVE_STATIC": "1",
-    }
-    with as_the_adapter_starts_it(task_root, env, tmp_path / "run.log") as base:
-        path = sign_url("/exports/orders.ndjson", world["users"]["staff"], {"limit": "50000"})
-        lines, _ = streamed_lines(base + path)
-        # The live job page's script, served with DEBUG off (WhiteNoise).
-        script = requests.get(f"{base}/static/stream_exports/job.js", timeout=10)
-        assert script.status_code == 200 and "EventSource" in script.text
-    assert len(lines) == 50001
-    assert json.loads(lines[-1])["_stream"]["status"] == "complete"

@@ -11,8 +11,8 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from django.test import AsyncClient, Client
 
-from project.demo.models import Order
 from stream_exports.core import readers as engine
+from tests.testapp.models import Order
 
 pytestmark = pytest.mark.django_db
 

@@ -23,13 +23,16 @@ from stream_exports_client import Download, Timeouts
 from stream_exports.http.access import sign_url
 
 from .conftest import server_env
-from .servers import free_port, manage, run_server
+from .servers import ROOT, free_port, manage, run_server
 
 pytestmark = pytest.mark.servers
 ROWS = 100_000
 BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-CREATE_STAFF = (
+#: Orders and a staff user who may export them, on the private cluster; prints the user's id.
+SEED = (
     "from django.contrib.auth.models import Permission, User; "
+    "from tests.testapp.seed import seed; "
+    f"seed({ROWS}); "
     "u = User.objects.create_user('fault', is_staff=True); "
     "u.user_permissions.add(Permission.objects.get(codename='view_order')); print(u.pk)"
 )
@@ -78,14 +81,13 @@ def cluster(world) -> Iterator[Cluster]:
         env = {
             **os.environ,
             "DATABASE_URL": cluster.url,
-            "DJANGO_SETTINGS_MODULE": "project.settings",
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
         }
-        for command in (("migrate", "-v0"), ("seed_demo", "--rows", str(ROWS), "--no-user")):
-            subprocess.run(manage(*command), env=env, check=True, capture_output=True)
-        created = subprocess.run(
-            manage("shell", "-v0", "-c", CREATE_STAFF), env=env, check=True, capture_output=True
+        subprocess.run(manage("migrate", "-v0"), cwd=ROOT, env=env, check=True, capture_output=True)
+        seeded = subprocess.run(
+            manage("shell", "-v0", "-c", SEED), cwd=ROOT, env=env, check=True, capture_output=True
         )
-        cluster.staff_id = int(created.stdout)
+        cluster.staff_id = int(seeded.stdout)
         yield cluster
     finally:
         cluster.pg_ctl("stop", "-m", "immediate")

@@ -8,10 +8,10 @@ import pytest
 from django.db import connection
 from django.http import QueryDict
 
-from project.demo.models import Order
 from stream_exports.core.datasets import registry
 from stream_exports.core.query import parse_export_query
 from stream_exports.core.readers import fast_timestamps, row_batches
+from tests.testapp.models import Order
 
 pytestmark = pytest.mark.django_db
 

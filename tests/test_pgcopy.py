@@ -60,7 +60,7 @@ def test_the_fast_path_steps_aside_when_it_cannot_serve(world, settings, query):
 def test_edge_values_come_out_as_the_orm_writes_them(postgres, settings):
     """Whole seconds (isoformat drops the fraction), fractions with leading and trailing
     zeros, line separators in a NOT NULL text column and inside JSON."""
-    from project.demo.models import Order
+    from tests.testapp.models import Order
 
     start = Order.objects.order_by("-id").values_list("id", flat=True).first()
     moments = [

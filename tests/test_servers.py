@@ -54,8 +54,8 @@ def test_server_memory_stays_flat_as_rows_grow(server, signed, world):
 @pytest.fixture(scope="session")
 def database_rows(world, django_db_blocker) -> dict[int, tuple]:
     """Every seeded order as the ORM reads it, by id."""
-    from project.demo.models import Order
-    from project.demo.seed import COLUMNS
+    from tests.testapp.models import Order
+    from tests.testapp.seed import COLUMNS
 
     with django_db_blocker.unblock():
         return {row[0]: row for row in Order.objects.values_list(*COLUMNS)[:ROUND_TRIP]}
@@ -66,7 +66,7 @@ ROUND_TRIP = 50_000
 
 @pytest.mark.parametrize("decode_unicode", [False, True])
 def test_iter_lines_round_trips_every_field(server, signed, database_rows, decode_unicode):
-    from project.demo.seed import COLUMNS
+    from tests.testapp.seed import COLUMNS
 
     url = server.url + signed({"limit": ROUND_TRIP})
     with requests.get(url, stream=True, timeout=60) as response:

@@ -1,0 +1,48 @@
+"""The Lambda package of the demo (``python -m deploy package``) runs on a bare Python."""
+
+from __future__ import annotations
+
+import json
+import os
+import venv
+import zipfile
+
+import pytest
+import requests
+
+from deploy import package
+from stream_exports.http.access import sign_url
+from tests.servers import as_the_adapter_starts_it, streamed_lines
+
+from .conftest import server_env
+
+
+@pytest.mark.servers
+def test_the_package_runs_on_a_bare_python_as_lambda_would(demo, tmp_path):
+    built = package.build(tmp_path / "build")
+    task_root = tmp_path / "task"
+    with zipfile.ZipFile(built) as archive:
+        assert archive.getinfo("deploy/run.sh").external_attr >> 16 == 0o100755
+        names = set(archive.namelist())
+        archive.extractall(task_root)
+    assert {"manage.py", "project/settings.py", "stream_exports/http/views.py"} <= names
+    assert any(n.startswith("psycopg_binary/") and "x86_64-linux-gnu.so" in n for n in names)
+    assert not any(n.startswith(("tests/", ".venv/", "bench/")) for n in names)
+    # Lambda's python3.11 has no site-packages of ours: a venv without packages stands in.
+    bare = tmp_path / "bare"
+    venv.create(bare, with_pip=False)
+    env = {
+        **server_env(demo),
+        "PATH": f"{bare / 'bin'}:{os.environ['PATH']}",
+        "PYTHONPATH": "",
+        "DJANGO_SETTINGS_MODULE": "project.settings",  # as the template leaves it
+        "DJANGO_SERVE_STATIC": "1",
+    }
+    with as_the_adapter_starts_it(task_root, env, tmp_path / "run.log") as base:
+        path = sign_url("/exports/orders.ndjson", demo["user"], {"limit": "50000"})
+        lines, _ = streamed_lines(base + path)
+        # The live job page's script, served with DEBUG off (WhiteNoise).
+        script = requests.get(f"{base}/static/stream_exports/job.js", timeout=10)
+        assert script.status_code == 200 and "EventSource" in script.text
+    assert len(lines) == 50001
+    assert json.loads(lines[-1])["_stream"]["status"] == "complete"
