@@ -22,8 +22,7 @@ from stream_exports_client import Download, Timeouts
 
 from stream_exports.http.access import sign_url
 
-from .conftest import server_env
-from .servers import ROOT, free_port, manage, run_server
+from ..servers import ROOT, free_port, manage, run_server, server_env
 
 pytestmark = pytest.mark.servers
 ROWS = 100_000

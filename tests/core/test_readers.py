@@ -1,19 +1,46 @@
-"""The ORM path on PostgreSQL loads timestamps with psycopg's C loader, and only while it reads."""
+"""Readers: the cursor and keyset engines give the same rows; PostgreSQL's C timestamp loader."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.http import QueryDict
+from django.test import Client
 
+from stream_exports.core import readers as engine
 from stream_exports.core.datasets import registry
 from stream_exports.core.query import parse_export_query
 from stream_exports.core.readers import fast_timestamps, row_batches
 from tests.testapp.models import Order
 
 pytestmark = pytest.mark.django_db
+
+
+def get(signed: Any, params: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    return Client().get(signed(params), **kwargs)
+
+
+@pytest.mark.parametrize("setting", ["cursor", "keyset"])
+def test_both_engines_give_the_same_bytes(signed, settings, setting):
+    params = {"after": 123, "limit": 4567, "paid": "false"}
+    settings.STREAM_EXPORTS = {"ENGINE": "cursor", "CHUNK_SIZE": 1000, "COPY_FAST_PATH": False}
+    expected = b"".join(get(signed, params).streaming_content)
+    settings.STREAM_EXPORTS = {"ENGINE": setting, "CHUNK_SIZE": 333, "COPY_FAST_PATH": False}
+    assert b"".join(get(signed, params).streaming_content) == expected
+
+
+def test_keyset_is_chosen_without_server_side_cursors(settings):
+    settings.STREAM_EXPORTS = {"ENGINE": "auto"}
+    conn = connections["default"]
+    assert engine.choose_engine("default") == "cursor"
+    conn.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = True
+    try:
+        assert engine.choose_engine("default") == "keyset"
+    finally:
+        del conn.settings_dict["DISABLE_SERVER_SIDE_CURSORS"]
 
 
 def timestamptz_loader() -> type:

@@ -21,8 +21,7 @@ import requests
 
 from stream_exports.http.access import sign_url
 
-from .conftest import server_env
-from .servers import Server, run_server
+from ..servers import Server, run_server, server_env
 
 pytestmark = [pytest.mark.servers, pytest.mark.load]
 

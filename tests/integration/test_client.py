@@ -27,7 +27,7 @@ from stream_exports_client.download import with_params
 
 from stream_exports.http.access import sign_url
 
-from .servers import Reply, scripted_server
+from ..servers import Reply, scripted_server
 
 pytestmark = pytest.mark.servers
 

@@ -1,85 +1,32 @@
-"""Jobs on AWS Lambda: ``LambdaRunner`` invokes the jobs function asynchronously (checked
-against the real Lambda service model), and ``/events`` runs what Lambda Web Adapter
-passes through, refusing anything that came through API Gateway."""
+"""``/events`` runs the jobs Lambda Web Adapter passes on; refuses what came via API Gateway."""
 
 from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 from django.test import Client
 
 from stream_exports.aws.events import invocation_payload
-from stream_exports.aws.runner import LambdaRunner
 from stream_exports.core.datasets import registry
 from stream_exports.jobs.lifecycle import create_job
 from stream_exports.models import ExportJob
 
-FUNCTION = "stream-exports-jobs"
+pytestmark = pytest.mark.usefixtures("committed_jobs")
+
 #: ``x-amzn-request-context`` as Lambda Web Adapter sets it for an API Gateway (REST) event.
 API_GATEWAY_CONTEXT = json.dumps(
     {"accountId": "000000000000", "apiId": "abc123", "stage": "prod", "httpMethod": "POST"}
 )
 
 
-def lambda_client():
-    return boto3.client(
-        "lambda", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
-
-
 def post_event(body: bytes, **headers: str):
     return Client().post("/events", body, content_type="application/json", headers=headers)
-
-
-pytestmark = pytest.mark.usefixtures("committed_jobs")
 
 
 @pytest.fixture
 def queued_job(world):
     return create_job(registry.get("orders"), {"limit": "25"}, world["users"]["staff"])
-
-
-def test_lambda_runner_invokes_the_jobs_function_asynchronously(world, settings):
-    settings.STREAM_EXPORTS = {
-        "JOB_RUNNER": "stream_exports.aws.runner.LambdaRunner",
-        "JOB_LAMBDA_FUNCTION": FUNCTION,
-    }
-    client = lambda_client()
-    job_id = "5a1c3f0e-0000-4000-8000-000000000001"
-    with Stubber(client) as stub:
-        stub.add_response(
-            "invoke",
-            {"StatusCode": 202},
-            {
-                "FunctionName": FUNCTION,
-                "InvocationType": "Event",
-                "Payload": invocation_payload(job_id),
-            },
-        )
-        LambdaRunner(client).submit(job_id)
-        stub.assert_no_pending_responses()
-
-
-def test_starting_a_job_on_lambda_invokes_once_the_job_is_committed(world, settings, monkeypatch):
-    settings.STREAM_EXPORTS = {
-        "JOB_RUNNER": "stream_exports.aws.runner.LambdaRunner",
-        "JOB_LAMBDA_FUNCTION": FUNCTION,
-    }
-    client = lambda_client()
-    monkeypatch.setattr(boto3, "client", lambda service, **kw: client)
-    stub = Stubber(client)
-    stub.add_response("invoke", {"StatusCode": 202})
-    with stub:
-        web = Client()
-        web.force_login(world["users"]["staff"])
-        response = web.post("/exports/orders/jobs?limit=5", headers={"accept": "application/json"})
-        assert response.status_code == 202, response.content
-        stub.assert_no_pending_responses()
-    job = ExportJob.objects.get(pk=response.json()["id"])
-    assert job.status == "queued"  # the jobs function runs it, through /events
 
 
 def test_events_runs_the_job_a_lambda_invocation_carries(queued_job):

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import server_env
-from .servers import Server, run_server
-from .test_admin import matching_ids
+from ..admin.changelist import matching_ids
+from ..servers import Server, run_server, server_env
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [

@@ -1,42 +1,12 @@
-"""The admin: export actions on a changelist, and the job pages (test client)."""
+"""The admin's export actions on a changelist: export now, or in the background."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
-
-import pytest
-from django.db.models import Q
-from django.test import Client
 
 from stream_exports.models import ExportJob
-from tests.testapp.models import Order
 
-CHANGELIST = "/admin/testapp/order/"
-
-
-@pytest.fixture(autouse=True)
-def immediate(committed_jobs, settings):
-    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.jobs.runners.ImmediateRunner"}
-
-
-def client_for(world: dict[str, Any], user: str) -> Client:
-    client = Client()
-    client.force_login(world["users"][user])
-    return client
-
-
-def run_action(client: Client, action: str, query: str, across: bool = True, selected=()) -> Any:
-    data = {"action": action, "select_across": "1" if across else "0", "index": "0"}
-    data["_selected_action"] = list(selected) or ["1"]
-    return client.post(f"{CHANGELIST}?{query}", data)
-
-
-def matching_ids() -> list[int]:
-    rows = Order.objects.filter(paid=True).filter(
-        Q(customer__icontains="ana") | Q(email__icontains="ana")
-    )
-    return list(rows.order_by("-amount", "-pk").values_list("id", flat=True))
+from .changelist import CHANGELIST, client_for, matching_ids, run_action
 
 
 def test_export_now_streams_the_changelists_rows_in_its_order(world):
@@ -93,30 +63,3 @@ def test_users_who_may_not_export_get_no_export_actions(world):
     finally:
         dataset.permission = original
         world["users"]["staff_without_perm"].user_permissions.clear()
-
-
-def test_job_list_and_pages_show_only_the_owners_jobs(world):
-    client = client_for(world, "staff")
-    run_action(client, "export_ndjson_background", "paid__exact=1")
-    job = ExportJob.objects.get()
-    page = f"/admin/stream_exports/exportjob/{job.pk}/change/"
-    assert str(job.pk)[:8] in client.get("/admin/stream_exports/exportjob/").content.decode()
-    stranger = client_for(world, "staff_without_perm")
-    assert str(job.pk)[:8] not in stranger.get("/admin/stream_exports/exportjob/").content.decode()
-    assert stranger.get(page).status_code == 404
-    assert client_for(world, "superuser").get(page).status_code == 200
-
-
-def test_cancel_and_run_again_from_the_job_page(world, settings):
-    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner"}
-    client = client_for(world, "staff")
-    run_action(client, "export_ndjson_background", "paid__exact=0")
-    job = ExportJob.objects.get()
-    assert client.post(f"/admin/stream_exports/exportjob/{job.pk}/cancel/").status_code == 302
-    job.refresh_from_db()
-    assert job.status == "cancelled"
-    response = client.post(f"/admin/stream_exports/exportjob/{job.pk}/rerun/")
-    again = ExportJob.objects.exclude(pk=job.pk).get()
-    assert response["Location"] == f"/admin/stream_exports/exportjob/{again.pk}/change/"
-    assert (again.source, again.status) == (job.source, "queued")
-    assert client.get(f"/admin/stream_exports/exportjob/{job.pk}/cancel/").status_code == 405

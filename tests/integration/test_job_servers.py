@@ -20,8 +20,7 @@ from stream_exports.conf import conf
 from stream_exports.http.access import sign_url
 from stream_exports.models import JobEvent
 
-from .conftest import server_env
-from .servers import Server, manage, run_process, run_server
+from ..servers import Server, manage, run_process, run_server, server_env
 
 pytestmark = pytest.mark.servers
 

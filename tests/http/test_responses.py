@@ -1,0 +1,46 @@
+"""Stream responses: async under ASGI, sync under WSGI; an unreachable database is a 503."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
+from django.test import AsyncClient, Client
+
+pytestmark = pytest.mark.django_db
+
+
+def get(signed: Any, params: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    return Client().get(signed(params), **kwargs)
+
+
+async def test_asgi_requests_get_an_async_stream(signed):
+    response = await AsyncClient().get(signed({"limit": 3}))
+    assert response.is_async
+    chunks = [chunk async for chunk in response.streaming_content]
+    await sync_to_async(connections.close_all)()  # the view's thread keeps its connection
+    lines = b"".join(chunks).splitlines()
+    assert [json.loads(line).get("id") for line in lines[:-1]] == [1, 2, 3]
+
+
+def test_wsgi_requests_get_a_sync_stream(signed):
+    assert not get(signed, {"limit": 1}).is_async
+
+
+@pytest.mark.parametrize("error", ["OperationalError", "InterfaceError"])
+def test_an_unreachable_database_is_503_with_retry_after(signed, monkeypatch, error):
+    from django import db
+
+    from stream_exports.core.datasets import registry
+
+    def down(*args: Any) -> Any:
+        raise getattr(db, error)("connection refused")
+
+    monkeypatch.setattr(registry, "allowed", down)
+    response = get(signed)
+    assert response.status_code == 503
+    assert response["Retry-After"] == "2"
+    assert "database is unavailable" in response.json()["error"]

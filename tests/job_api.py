@@ -1,0 +1,35 @@
+"""Jobs through the HTTP API with Django's test client: started, or run to their end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.test import Client
+
+from stream_exports.http.access import sign_url
+
+IMMEDIATE = {
+    "JOB_RUNNER": "stream_exports.jobs.runners.ImmediateRunner",
+    "CHUNK_SIZE": 500,
+    "COPY_FAST_PATH": False,  # the ORM path, where a failure can be injected
+}
+QUEUE_ONLY = {"JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner"}
+
+
+def start(world: dict[str, Any], params: dict[str, Any] | None = None, user: str = "staff"):
+    """POST a signed job URL (the configured runner takes it from there)."""
+    url = sign_url("/exports/orders/jobs", world["users"][user], params or {})
+    return Client().post(url)
+
+
+def run_started(world, settings, params=None, user="staff"):
+    """Start a job and run it to its end before answering (ImmediateRunner)."""
+    settings.STREAM_EXPORTS = IMMEDIATE
+    response = start(world, params, user)
+    settings.STREAM_EXPORTS = QUEUE_ONLY
+    assert response.status_code == 202, response.content
+    return response.json()
+
+
+def get(path: str) -> Any:
+    return Client().get(path)
