@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.test import Client
+from django.urls import reverse
 
 from stream_exports.http.access import sign_url
+from stream_exports.models import ExportJob
 
 IMMEDIATE = {
     "JOB_RUNNER": "stream_exports.jobs.runners.ImmediateRunner",
@@ -33,3 +36,10 @@ def run_started(world, settings, params=None, user="staff"):
 
 def get(path: str) -> Any:
     return Client().get(path)
+
+
+def downloaded_ids(job: ExportJob) -> list[int]:
+    """The ids in the job's file as its owner downloads it (the trailer left out)."""
+    url = sign_url(reverse("stream_exports:job-download", args=[job.pk]), job.owner)
+    lines = b"".join(Client().get(url).streaming_content).splitlines()
+    return [json.loads(line)["id"] for line in lines[:-1]]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib import admin
+from django.contrib.admin import AdminSite
 
 from stream_exports import checks
+from stream_exports.admin import ExportActionsMixin
 from stream_exports.core.datasets import Dataset, Registry
 from tests.testapp.models import Order
 
@@ -57,3 +60,92 @@ def test_datasets_with_a_bad_cursor_or_field_are_errors(monkeypatch):
     assert ids(messages) == ["stream_exports.E011", "stream_exports.E011", "stream_exports.E012"]
     assert "'email' must be unique and not null" in messages[0].msg
     assert "colour" in messages[2].msg
+
+
+GOOD = {
+    "JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner",
+    "JOB_STORAGE": "default",
+    "JOB_HEARTBEAT": 1,  # an int will do for a float
+    "JOB_STALE_AFTER": 4.5,
+    "CHUNK_SIZE": 10,
+    "COPY_FAST_PATH": False,
+}
+
+
+def test_good_settings_are_silent(settings):
+    settings.STREAM_EXPORTS = GOOD
+    assert checks.check_settings() == []
+    assert checks.check_jobs() == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "wanted"),
+    [
+        ("CHUNK_SIZE", "2000", "int"),
+        ("COPY_FAST_PATH", "yes", "bool"),
+        ("JOB_HEARTBEAT", "2s", "float"),
+        ("JOB_RUNNER", None, "str"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_e003(settings, key, value, wanted):
+    settings.STREAM_EXPORTS = {**GOOD, key: value}
+    (error,) = checks.check_settings()
+    assert error.id == "stream_exports.E003"
+    assert error.msg == f"STREAM_EXPORTS[{key!r}] is {value!r}; it must be a {wanted}."
+    assert error.hint.startswith("The default is ")
+    assert checks.check_jobs() == []  # reported once, by check_settings
+
+
+@pytest.mark.parametrize(
+    ("runner", "hint"),
+    [
+        (
+            "stream_exports.runners.ThreadRunner",
+            "It moved: use 'stream_exports.jobs.runners.ThreadRunner'.",
+        ),
+        (
+            "stream_exports.runners.LambdaRunner",
+            "It moved: use 'stream_exports.aws.runner.LambdaRunner'.",
+        ),
+        ("myproject.jobs.Runner", "Give the dotted path of a runner class."),
+    ],
+)
+def test_a_runner_that_cannot_be_imported_is_e006(settings, runner, hint):
+    settings.STREAM_EXPORTS = {**GOOD, "JOB_RUNNER": runner, "JOB_LAMBDA_FUNCTION": "jobs"}
+    (error,) = checks.check_jobs()
+    assert error.id == "stream_exports.E006"
+    assert error.msg.startswith(f"STREAM_EXPORTS['JOB_RUNNER'] {runner!r} cannot be imported")
+    assert error.hint == hint
+
+
+def test_a_storage_alias_that_does_not_exist_is_e008(settings):
+    settings.STREAM_EXPORTS = {**GOOD, "JOB_STORAGE": "exports"}
+    (error,) = checks.check_jobs()
+    assert error.id == "stream_exports.E008"
+    assert "'exports', not an alias of STORAGES" in error.msg
+    assert error.hint == "Aliases: default, staticfiles."
+
+
+@pytest.mark.parametrize("heartbeat", [4.5, 10])
+def test_a_heartbeat_not_shorter_than_stale_after_is_e009(settings, heartbeat):
+    settings.STREAM_EXPORTS = {**GOOD, "JOB_HEARTBEAT": heartbeat}
+    (error,) = checks.check_jobs()
+    assert error.id == "stream_exports.E009"
+    assert f"JOB_HEARTBEAT ({float(heartbeat)}) must be shorter than JOB_STALE_AFTER" in error.msg
+
+
+def test_an_admin_mixin_naming_no_dataset_is_e020():
+    class ShopAdmin(ExportActionsMixin, admin.ModelAdmin):
+        export_dataset = "shop-orders"
+
+    (error,) = ShopAdmin(Order, AdminSite()).check()
+    assert error.id == "stream_exports.E020"
+    assert (
+        error.msg == "ShopAdmin.export_dataset is 'shop-orders', which names no registered dataset."
+    )
+    assert error.hint == "Registered datasets: orders."
+    assert error.obj is ShopAdmin
+
+
+def test_an_admin_mixin_naming_its_dataset_is_silent():
+    assert admin.site.get_model_admin(Order).check() == []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from stream_exports.http import responses
+from stream_exports.http.limits import StreamLimiter
 from stream_exports.models import ExportJob
 
 from .changelist import CHANGELIST, client_for, matching_ids, run_action
@@ -63,3 +65,19 @@ def test_users_who_may_not_export_get_no_export_actions(world):
     finally:
         dataset.permission = original
         world["users"]["staff_without_perm"].user_permissions.clear()
+
+
+def test_export_now_over_the_per_user_cap_gets_429(world, settings, monkeypatch):
+    monkeypatch.setattr(responses, "limiter", StreamLimiter())
+    settings.STREAM_EXPORTS = {"MAX_STREAMS_PER_USER": 1}
+    client = client_for(world, "staff")
+    first = run_action(client, "export_ndjson_now", "paid__exact=1")  # open, not read
+    assert first.status_code == 200
+    second = run_action(client, "export_ndjson_now", "paid__exact=1")
+    assert second.status_code == 429
+    assert second["Retry-After"] == "5"
+    assert "streams open" in second.json()["error"]
+    first.close()
+    third = run_action(client, "export_ndjson_now", "paid__exact=1")
+    assert third.status_code == 200
+    third.close()

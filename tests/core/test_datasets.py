@@ -1,11 +1,17 @@
-"""Datasets: declarations checked, registered once, per-user rows."""
+"""Datasets: declarations checked, registered once, per-user rows, who may export them."""
 
 from __future__ import annotations
 
 import pytest
 
 from stream_exports.core import filters
-from stream_exports.core.datasets import Dataset, Registry
+from stream_exports.core.datasets import (
+    Dataset,
+    ExportNotAllowed,
+    Registry,
+    UnknownDataset,
+    registry,
+)
 from tests.testapp.models import Order
 
 pytestmark = pytest.mark.django_db
@@ -42,3 +48,34 @@ def test_callable_querysets_scope_rows_per_user(world):
     assert dataset.get_queryset(world["users"]["superuser"]).count() == 3
     assert dataset.get_queryset(world["users"]["staff"]).count() == 1
     assert dataset.cursor_column == "id"
+
+
+def test_allowed_names_an_unknown_dataset(world):
+    with pytest.raises(UnknownDataset) as raised:
+        registry.allowed("nothing", world["users"]["superuser"])
+    assert raised.value.name == "nothing"
+    assert str(raised.value) == "unknown dataset 'nothing'"
+
+
+@pytest.mark.parametrize("user", ["plain", "staff_without_perm"])
+def test_allowed_refuses_a_user_who_may_not_export(world, user):
+    with pytest.raises(ExportNotAllowed) as raised:
+        registry.allowed("orders", world["users"][user])
+    assert str(raised.value) == "you may not export dataset 'orders'."
+    assert raised.value.user == world["users"][user]
+
+
+@pytest.mark.parametrize("user", ["staff", "superuser"])
+def test_allowed_gives_the_dataset_to_a_user_who_may_export_it(world, user):
+    assert registry.allowed("orders", world["users"][user]) is registry.get("orders")
+
+
+def test_allowed_follows_the_datasets_own_rule(world):
+    only_plain = Dataset(
+        "plain-only", Order.objects.all(), ["id"], permission=lambda u: u.username == "plain"
+    )
+    own = Registry()
+    own.register(only_plain)
+    assert own.allowed("plain-only", world["users"]["plain"]) is only_plain
+    with pytest.raises(ExportNotAllowed):
+        own.allowed("plain-only", world["users"]["superuser"])

@@ -1,11 +1,16 @@
-"""Query parameters: each bad one is a 400 naming it, before the first byte."""
+"""Query parameters: each bad one is a 400 naming it, before the first byte; the OPTIONS
+table says which a signature binds and which a job keeps."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.http import QueryDict
+from django.test import Client, RequestFactory
+
+from stream_exports.core.query import OPTIONS, job_params, unsigned_params
+from stream_exports.http.access import AccessDenied, sign_url, signed_user
 
 pytestmark = pytest.mark.django_db
 
@@ -56,3 +61,54 @@ def test_repeated_parameter_is_refused(staff_client):
         "error": "paid: given more than once; give it once.",
         "param": "paid",
     }
+
+
+PATH = "/exports/orders.ndjson"
+SIGNED = {"paid": "true", "fields": "id,note", "limit": "5", "after": "10", "trailer": "1"}
+
+
+def test_the_table_binds_what_chooses_rows_and_frees_how_they_are_read():
+    assert [name for name, option in OPTIONS.items() if option.chooses_rows] == ["fields", "limit"]
+    assert unsigned_params() == {"sig", "after", "trailer", "download", "follow", "lastEventId"}
+
+
+def signed_request(world, **changes: str):
+    url = sign_url(PATH, world["users"]["staff"], SIGNED)
+    query = QueryDict(url.split("?", 1)[1], mutable=True)
+    for name, value in changes.items():
+        query[name] = value
+    return RequestFactory().get(f"{PATH}?{query.urlencode()}")
+
+
+@pytest.mark.parametrize(
+    "change", [{"after": "99"}, {"trailer": "0"}, {"download": "1"}, {"follow": "0"}]
+)
+def test_a_signed_url_stays_valid_when_how_it_is_read_changes(world, change):
+    assert signed_user(signed_request(world, **change)) == world["users"]["staff"]
+
+
+@pytest.mark.parametrize("change", [{"fields": "id"}, {"limit": "6"}, {"paid": "false"}])
+def test_a_signed_url_refuses_a_change_of_what_it_exports(world, change):
+    with pytest.raises(AccessDenied) as refused:
+        signed_user(signed_request(world, **change))
+    assert refused.value.status == 403
+    assert "does not allow changing its filters, fields or limit" in refused.value.message
+
+
+def test_a_job_keeps_what_shapes_its_file_and_drops_what_shapes_one_response():
+    given = QueryDict("paid=true&after=10&fields=id,note&limit=5&trailer=0&download=1&sig=s")
+    assert job_params(given).dict() == {
+        "paid": "true",
+        "after": "10",
+        "fields": "id,note",
+        "limit": "5",
+    }
+    assert given["sig"] == "s" and given["trailer"] == "0"  # the caller's are left alone
+
+
+def test_a_job_started_with_response_options_stores_only_what_it_keeps(world, settings):
+    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner"}
+    params = {"limit": "5", "after": "7", "trailer": "0", "download": "1"}
+    response = Client().post(sign_url("/exports/orders/jobs", world["users"]["staff"], params))
+    assert response.status_code == 202, response.content
+    assert response.json()["params"] == {"limit": "5", "after": "7"}
