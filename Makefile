@@ -13,12 +13,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.demo: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[demo]"
+$(VENV)/.demo: pyproject.toml client/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ./client -e ".[demo]"
 	touch $@
 
-$(VENV)/.test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[test]"
+$(VENV)/.test: pyproject.toml client/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ./client -e ".[test]"
 	touch $@ $(VENV)/.demo
 
 demo: $(VENV)/.demo
@@ -27,13 +27,18 @@ demo: $(VENV)/.demo
 	$(BIN)/python manage.py demo_help --base-url http://$(HOST):$(PORT)
 	exec $(BIN)/uvicorn project.asgi:application --host $(HOST) --port $(PORT) --no-access-log
 
-# SQLite always; PostgreSQL too when DATABASE_URL points at it.
+# SQLite always; PostgreSQL too when DATABASE_URL points at it. tests/ runs on its own
+# settings (tests.settings); the demo project's tests on the demo's.
+DEMO_TESTS := project/tests --ds=project.settings
 test: $(VENV)/.test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	.venv/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	$(BIN)/mypy
 	env -u DATABASE_URL $(BIN)/pytest $(PYTEST_ARGS)
-	@if [ -n "$$DATABASE_URL" ]; then echo "== again on $$DATABASE_URL"; $(BIN)/pytest $(PYTEST_ARGS); fi
+	env -u DATABASE_URL $(BIN)/pytest $(DEMO_TESTS)
+	@if [ -n "$$DATABASE_URL" ]; then echo "== again on $$DATABASE_URL"; $(BIN)/pytest $(PYTEST_ARGS) && $(BIN)/pytest $(DEMO_TESTS); fi
 
 # Every contender side by side on PostgreSQL: ROWS (1,000,000 here), REPEAT, SKIP_SLOW=1,
 # SSE_STREAMS, as make variables or environment (bench/README.md).
@@ -43,6 +48,11 @@ $(VENV)/.bench: pyproject.toml | $(BIN)/python
 
 bench: $(VENV)/.bench
 	ROWS=$(if $(filter file,$(origin ROWS)),1000000,$(ROWS)) $(BIN)/python -m bench
+
+# The documentation site (Sphinx): docs/_build/html/index.html.
+.PHONY: docs
+docs: $(VENV)/.test
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check --fix .

@@ -139,7 +139,8 @@ if bucket := os.environ.get("EXPORTS_BUCKET"):
     STORAGES = {
         "default": {
             "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {"bucket_name": bucket},
+            # EXPORTS_S3_ENDPOINT_URL: an S3 API elsewhere than AWS (tests: moto on loopback).
+            "OPTIONS": {"bucket_name": bucket, "endpoint_url": os.environ.get("EXPORTS_S3_ENDPOINT_URL")},
         },
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }

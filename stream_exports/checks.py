@@ -28,7 +28,7 @@ from django.core.exceptions import FieldError
 from django.core.files.storage import storages
 from django.utils.module_loading import import_string
 
-from .conf import Settings, conf
+from .conf import Setting, Settings, conf
 from .core.datasets import Dataset, registry
 from .core.readers import ENGINES
 
@@ -43,9 +43,13 @@ MOVED_RUNNERS = {
 }
 
 
-def _numbers() -> list[str]:
-    """The settings that are counts, sizes or durations: each must be positive."""
-    return [s.name for s in Settings.declared() if type(s.default) in (int, float)]
+def _out_of_range(setting: Setting[Any]) -> str | None:
+    """Why a count, size or duration is unusable: it must be positive, or (where 0, its
+    default, turns something off) not negative."""
+    value = getattr(conf, setting.name)
+    if setting.default == 0:
+        return "must not be negative (0 turns it off)" if value < 0 else None
+    return "must be positive" if value <= 0 else None
 
 
 def _error(message: str, number: int, hint: str | None = None) -> Error:
@@ -97,9 +101,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     if conf.ENGINE not in ENGINES:
         hint = f"Use one of: {', '.join(ENGINES)}."
         errors.append(_error(f"STREAM_EXPORTS['ENGINE'] is {conf.ENGINE!r}.", 5, hint))
-    for key in _numbers():
-        if getattr(conf, key) <= 0:
-            errors.append(_error(f"STREAM_EXPORTS[{key!r}] must be positive.", 4))
+    for setting in Settings.declared():
+        if type(setting.default) in (int, float) and (why := _out_of_range(setting)):
+            errors.append(_error(f"STREAM_EXPORTS[{setting.name!r}] {why}.", 4))
     return errors
 
 

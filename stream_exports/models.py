@@ -66,6 +66,11 @@ class ExportJob(models.Model):
     )
     worker = models.CharField(max_length=200, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    checkpoint = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Where a job run in slices continues: rows, last cursor, its file's upload.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -132,3 +132,18 @@ LOGGING = {
         "django.request": {"handlers": ["console"], "level": "ERROR"},
     },
 }
+
+if bucket := os.environ.get("EXPORTS_BUCKET"):
+    # Job files on S3 (tests: moto's server on loopback), as on Lambda: JOB_STORAGE="jobs".
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        "jobs": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": os.environ.get("EXPORTS_S3_ENDPOINT_URL"),
+                "region_name": "us-east-1",
+            },
+        },
+    }

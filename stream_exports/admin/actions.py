@@ -87,6 +87,7 @@ class ExportActionsMixin(_ModelAdmin):
             lambda: ndjson_chunks(plan, fields, label=label),
             NDJSON,
             filename,
+            compress=True,
         )
 
     @admin.action(description="Export selected %(verbose_name_plural)s as NDJSON in background")

@@ -18,10 +18,17 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from ..http.responses import json_error, json_response
+from ..jobs.runners import get_runner
 from ..jobs.worker import run_job
 from ..models import ExportJob
 
-__all__ = ["NotAJobEvent", "invocation_payload", "job_id_from_event", "lambda_event"]
+__all__ = [
+    "NotAJobEvent",
+    "invocation_deadline",
+    "invocation_payload",
+    "job_id_from_event",
+    "lambda_event",
+]
 
 SALT = "stream_exports.lambda_event"
 KEY = "stream_exports_job"
@@ -73,6 +80,20 @@ def lambda_event(request: HttpRequest) -> HttpResponse:
         job_id = job_id_from_event(request.body)
     except NotAJobEvent as exc:
         return json_error(400, f"not a job event: {exc}.")
-    run_job(job_id)  # a job that is no longer queued (a retried invocation) is left alone
+    # A job no longer queued (a retried invocation) is left alone; one that reached the
+    # invocation's deadline checkpointed: the next invocation continues it.
+    if run_job(job_id, deadline=invocation_deadline(request)):
+        get_runner().submit(job_id)
     status = ExportJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
     return json_response({"job": job_id, "status": status})
+
+
+def invocation_deadline(request: HttpRequest) -> float | None:
+    """When this invocation ends (epoch seconds), from the Lambda context Lambda Web
+    Adapter passes in ``x-amzn-lambda-context`` (its ``deadline``, in ms); None outside."""
+    try:
+        context = json.loads(request.headers.get("x-amzn-lambda-context") or "{}")
+        deadline = context.get("deadline") or context.get("deadline_ms")
+        return float(deadline) / 1000 if deadline else None
+    except (ValueError, TypeError, AttributeError):
+        return None

@@ -24,6 +24,8 @@ from .readers import row_batches
 
 __all__ = [
     "CONNECTION_LOST",
+    "MEDIA_TYPE",
+    "Position",
     "Trailer",
     "describe_failure",
     "error_trailer",
@@ -33,6 +35,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger("stream_exports")
+
+#: The media type of an export.
+MEDIA_TYPE = "application/x-ndjson; charset=utf-8"
 
 #: What a lost database connection raises (restart, failover, network): it may pass.
 CONNECTION_LOST = (OperationalError, InterfaceError)
@@ -100,29 +105,46 @@ def describe_failure(exc: BaseException) -> str:
     return f"export failed ({kind}, {type(exc).__name__}); the server log has the cause"
 
 
+@dataclass
+class Position:
+    """How far an export has come: rows sent and the cursor of the last one.
+
+    An export continued elsewhere (a job's next slice) starts from where the last
+    one stopped, so its trailer counts every row."""
+
+    rows: int = 0
+    last: Any = None
+
+
 def ndjson_chunks(
-    plan: RowPlan, names: tuple[str, ...], *, with_trailer: bool = True, label: str = "export"
+    plan: RowPlan,
+    names: tuple[str, ...],
+    *,
+    with_trailer: bool = True,
+    label: str = "export",
+    position: Position | None = None,
 ) -> Generator[bytes, None, None]:
-    """Encoded record lines, a batch per chunk, then the trailer.
+    """Encoded record lines, a batch per chunk, then the trailer; ``position`` (if given)
+    is where the rows start counting and is kept up to date as each chunk leaves.
 
     A failure after the first byte becomes an error trailer (and a log entry);
     the HTTP status is long gone by then.
     """
-    rows, last = 0, None
+    at = position if position is not None else Position()
     try:
         # closing(): a failure here must end the query now, not when collected.
         with closing(copy_batches(plan, names) or encoded_batches(plan, names)) as batches:
             for chunk, count, last_cursor in batches:
-                rows += count
-                last = last_cursor
+                at.rows += count
+                at.last = last_cursor
                 yield chunk
     except Exception as exc:
-        logger.exception("%s failed after %d rows (last cursor %r)", label, rows, last)
+        logger.exception("%s failed after %d rows (last cursor %r)", label, at.rows, at.last)
         if with_trailer:
-            yield error_trailer(exc, rows, last)
+            yield error_trailer(exc, at.rows, at.last)
         return
     if with_trailer:
-        yield trailer(rows, last)
+        yield trailer(at.rows, at.last)
 
 
 def encoded_batches(

@@ -17,11 +17,13 @@ from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
+from django.utils.cache import patch_vary_headers
 from django.utils.http import content_disposition_header
 
 from ..conf import conf
 from ..core.encoding import dumps
-from ..core.ndjson import CONNECTION_LOST
+from ..core.ndjson import CONNECTION_LOST, MEDIA_TYPE
+from .compression import IDENTITY, NotAcceptable, compressed, decoded, encoding_for
 from .limits import TooManyStreams, limiter
 
 __all__ = [
@@ -37,7 +39,7 @@ __all__ = [
     "open_stream",
 ]
 
-NDJSON = "application/x-ndjson; charset=utf-8"
+NDJSON = MEDIA_TYPE
 TEXT = "text/plain; charset=utf-8"
 EVENT_STREAM = "text/event-stream; charset=utf-8"
 
@@ -137,20 +139,45 @@ def open_stream(
     make: Callable[[], Chunks],
     content_type: str,
     filename: str | None = None,
+    *,
+    compress: bool = False,
+    stored: str = IDENTITY,
 ) -> HttpResponseBase:
     """Every stream this app serves: counted against the caps (429 with ``Retry-After``
-    when over them), released when it ends however it ends."""
+    when over them), released when it ends however it ends. With ``compress`` (exports
+    and downloads) in the encoding ``Accept-Encoding`` and ``COMPRESSION`` choose, each
+    chunk flushed; 406 when the client accepts none of them and refuses identity.
+    ``stored``: the encoding ``make``'s chunks are in already (a job file), sent as they
+    are when the client takes it, decoded when not."""
+    encoding = stored
+    if compress:
+        try:
+            encoding = encoding_for(request, stored)
+        except NotAcceptable as exc:
+            return json_error(406, str(exc))
     try:
         release = limiter.acquire(user.pk)
     except TooManyStreams as exc:
-        response = json_error(429, exc.message)
-        response["Retry-After"] = str(exc.retry_after)
-        return response
+        busy = json_error(429, exc.message)
+        busy["Retry-After"] = str(exc.retry_after)
+        return busy
     try:
-        return StreamResponse(request, make(), content_type, filename, on_close=release)
+        chunks = make()
+        if encoding != stored:
+            assert isinstance(chunks, Iterator), "compressed streams are sync generators"
+            if stored != IDENTITY:
+                chunks = decoded(chunks, stored)
+            if encoding != IDENTITY:
+                chunks = compressed(chunks, encoding)
+        response = StreamResponse(request, chunks, content_type, filename, on_close=release)
     except BaseException:
         release()
         raise
+    if compress:
+        patch_vary_headers(response, ["Accept-Encoding"])
+    if encoding != IDENTITY:
+        response["Content-Encoding"] = encoding
+    return response
 
 
 def json_error(status: int, message: str, param: str | None = None) -> JsonResponse:

@@ -73,4 +73,4 @@ def export_ndjson(request: HttpRequest, name: str) -> HttpResponseBase:
             plan, query.fields, with_trailer=query.trailer, label=f"export {name!r}"
         )
 
-    return open_stream(request, user, chunks, NDJSON, filename)
+    return open_stream(request, user, chunks, NDJSON, filename, compress=True)

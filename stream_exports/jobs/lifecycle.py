@@ -20,8 +20,9 @@ from ..conf import conf
 from ..core.datasets import Dataset, registry
 from ..core.encoding import dumps
 from ..core.query import ExportQuery, job_params, parse_export_query
-from ..models import ExportJob, JobEvent, JobLogLine, Status
+from ..models import ExportJob, JobEvent, JobLogLine, Status, job_storage
 from . import push
+from .files import discard
 
 __all__ = [
     "JobError",
@@ -130,11 +131,22 @@ def finish(job: ExportJob, status: Status, error: str = "") -> bool:
         rows=job.rows,
         bytes=job.bytes,
         file=job.file.name or "",
+        checkpoint={},
     )
     if ended:
-        job.status, job.error = status, error
+        if status != Status.SUCCEEDED and job.checkpoint.get("file"):
+            abandon_file(job)
+        job.status, job.error, job.checkpoint = status, error, {}
         record_event(job, "done")
     return bool(ended)
+
+
+def abandon_file(job: ExportJob) -> None:
+    """Drop the half-written file of a job that will not finish it (abort its upload)."""
+    try:
+        discard(job_storage(), job.checkpoint["file"])
+    except Exception:
+        logger.warning("job %s: could not drop its unfinished file", job.pk, exc_info=True)
 
 
 def reap_if_stale(job: ExportJob) -> bool:

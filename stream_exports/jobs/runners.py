@@ -30,6 +30,7 @@ __all__ = [
     "ThreadRunner",
     "WorkerRunner",
     "get_runner",
+    "run_and_continue",
     "submit_on_commit",
 ]
 
@@ -39,9 +40,15 @@ class Runner(Protocol):
         """Start (or queue) the job; return at once unless the runner says otherwise."""
 
 
+def run_and_continue(job_id: str) -> None:
+    """Run the job; if it stopped at a checkpoint (a slice), submit it again."""
+    if run_job(job_id):
+        get_runner().submit(job_id)
+
+
 def _run_and_close(job_id: str) -> None:
     try:
-        run_job(job_id)
+        run_and_continue(job_id)
     finally:
         connections.close_all()
 
@@ -59,7 +66,7 @@ class ImmediateRunner:
     """Runs the job in the caller, before returning."""
 
     def submit(self, job_id: str) -> None:
-        run_job(job_id)
+        run_and_continue(job_id)
 
 
 class WorkerRunner:

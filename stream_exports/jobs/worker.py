@@ -6,24 +6,26 @@ events, heartbeats and cancel checks from a connection of its own.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing
-from typing import IO, Any
+from dataclasses import dataclass, replace
+from typing import Any
 
-from django.core.files import File
 from django.db import connections
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 
 from ..conf import conf
-from ..core.ndjson import ndjson_chunks, parse_trailer
+from ..core.ndjson import MEDIA_TYPE, Position, ndjson_chunks, parse_trailer
 from ..core.plan import RowPlan
-from ..models import ExportJob, Status
+from ..models import ExportJob, Status, job_storage
+from .files import GZIP, GzipWriter, JobFile, open_sink
 from .lifecycle import finish, log, query_for, record_event
 from .sources import source_rows
 
@@ -55,6 +57,8 @@ class Progress(threading.Thread):
         super().__init__(daemon=True, name=f"progress-{job.pk}")
         self.job = ExportJob.objects.get(pk=job.pk)
         self.rows = self.bytes = 0
+        #: Where another process would continue the job (``jobs.files``), saved with the counts.
+        self.checkpoint: dict[str, Any] | None = None
         self.stopped = threading.Event()
         self.cancelled = threading.Event()
 
@@ -83,6 +87,10 @@ class Progress(threading.Thread):
     def flush(self) -> bool:
         """Write the counts and a progress event if they changed; True if they did."""
         job = self.job
+        checkpoint = self.checkpoint
+        if checkpoint is not None and checkpoint != job.checkpoint:
+            job.checkpoint = checkpoint
+            ExportJob.objects.filter(pk=job.pk).update(checkpoint=job.checkpoint)
         if (self.rows, self.bytes) == (job.rows, job.bytes):
             return False
         job.rows, job.bytes = self.rows, self.bytes
@@ -103,42 +111,95 @@ class Progress(threading.Thread):
         self.join()
 
 
-class _TemporaryFile(File):
-    """A finished temporary file that storage may move instead of copy."""
+def open_job_file(job: ExportJob) -> JobFile:
+    """The job's file in storage, new or continued from the job's checkpoint."""
+    saved = job.checkpoint.get("file") or {}
+    gzip = conf.JOB_FILE_GZIP if not saved else saved.get("gzip") is not None
+    name = saved.get("name") or f"stream_exports/{job.pk}.ndjson" + (".gz" if gzip else "")
+    headers = {
+        "ContentType": MEDIA_TYPE,
+        "ContentDisposition": content_disposition_header(True, download_name(job)) or "",
+        **({"ContentEncoding": GZIP} if gzip else {}),
+    }
+    sink = open_sink(job_storage(), name, headers, saved.get("sink"))
+    writer = None
+    if gzip:
+        state = saved.get("gzip") or {}
+        writer = GzipWriter(conf.GZIP_LEVEL, state.get("crc", 0), state.get("size", 0))
+    return JobFile(sink, writer, saved.get("stored", 0))
 
-    def temporary_file_path(self) -> str:
-        if self.file is None:
-            raise ValueError("the temporary file is closed")
-        return str(self.file.name)
+
+def download_name(job: ExportJob) -> str:
+    """The name a job's file is downloaded as."""
+    return f"{job.dataset}-{job.pk}.ndjson"
 
 
-def _write(chunks: Iterator[bytes], out: IO[bytes], progress: Progress) -> tuple[str, str]:
-    """Write chunks, counting progress; return the trailer's status and error."""
+@dataclass
+class Slice:
+    """One run of a job in one process: how far it may go before it checkpoints."""
+
+    ends_at: float | None  # time.monotonic(); None: runs to the end
+
+    @classmethod
+    def until(cls, deadline: float | None) -> Slice:
+        """A slice that ends JOB_SLICE_SECONDS from now, or JOB_SLICE_MARGIN before
+        ``deadline`` (epoch seconds: a Lambda invocation's), whichever comes first."""
+        ends = []
+        if conf.JOB_SLICE_SECONDS > 0:
+            ends.append(time.monotonic() + conf.JOB_SLICE_SECONDS)
+        if deadline is not None:
+            ends.append(time.monotonic() + deadline - time.time() - conf.JOB_SLICE_MARGIN)
+        return cls(min(ends) if ends else None)
+
+    @property
+    def over(self) -> bool:
+        return self.ends_at is not None and time.monotonic() >= self.ends_at
+
+
+def _checkpoint(at: Position, progress: Progress, file: dict[str, Any]) -> dict[str, Any]:
+    """Where the job is: rows, last cursor and bytes written, and its file's state."""
+    return {"rows": at.rows, "last": at.last, "bytes": progress.bytes, "file": file}
+
+
+def _write(
+    chunks: Iterator[bytes], out: JobFile, progress: Progress, at: Position, part: Slice
+) -> tuple[str, str]:
+    """Write chunks, counting progress and a checkpoint per stored part (the progress
+    thread saves them: this thread reads inside a transaction); return the trailer's
+    status and error, ``cancelled``, or ``continued`` when the slice ended."""
     last_line = b""
     for chunk in chunks:
-        out.write(chunk)
+        state = out.write(chunk)
         last_line = chunk.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        progress.bytes += len(chunk)
         if parse_trailer(last_line) is not None:
             break
-        progress.rows += chunk.count(b"\n")
-        progress.bytes += len(chunk)
+        progress.rows = at.rows
+        if state is not None:
+            progress.checkpoint = _checkpoint(at, progress, state)
         if progress.cancelled.is_set():
             return "cancelled", ""
+        if part.over and (state := out.checkpoint()) is not None:
+            progress.checkpoint = _checkpoint(at, progress, state)
+            return "continued", ""
     end = parse_trailer(last_line)
     return (end.status, end.error) if end is not None else ("error", "")
 
 
-def run_job(job_id: Any) -> None:
-    """Run a queued job to its end in this process; never raises for a failed export."""
+def run_job(job_id: Any, deadline: float | None = None) -> bool:
+    """Run a queued job in this process, to its end or (``deadline``, JOB_SLICE_SECONDS)
+    to a checkpoint; True when it was queued again from there (its runner submits it
+    again). Never raises for a failed export."""
     job = _claim(job_id)
     if job is None:
         logger.info("job %s was not queued (already taken or gone)", job_id)
-        return
+        return False
     try:
-        _run(job)
+        return _run(job, Slice.until(deadline))
     except Exception as exc:
         logger.exception("job %s failed", job.pk)
         finish(job, Status.FAILED, f"{type(exc).__name__}: {exc}")
+        return False
 
 
 def job_plan(job: ExportJob) -> tuple[RowPlan, tuple[str, ...], int | None]:
@@ -150,36 +211,68 @@ def job_plan(job: ExportJob) -> tuple[RowPlan, tuple[str, ...], int | None]:
     return query.row_plan(job.owner), query.fields, query.limit
 
 
-def _run(job: ExportJob) -> None:
+def _run(job: ExportJob, part: Slice) -> bool:
     plan, fields, limit = job_plan(job)
-    if conf.JOB_COUNT_TOTAL:
-        total = plan.queryset.count()
-        job.total = min(total, limit) if limit else total
-        job.save(update_fields=["total"])
-    log(job, f"running: {job.total if job.total is not None else 'unknown'} rows to write")
+    saved = job.checkpoint
+    at = Position(rows=saved.get("rows", 0), last=saved.get("last"))
+    if saved:
+        remaining = None if limit is None else limit - at.rows
+        plan = replace(plan, after=at.last, limit=remaining)
+        log(job, f"continuing after {at.rows} rows (cursor {at.last!r}) in a new run")
+    else:
+        if conf.JOB_COUNT_TOTAL:
+            total = plan.queryset.count()
+            job.total = min(total, limit) if limit else total
+            job.save(update_fields=["total"])
+        log(job, f"running: {job.total if job.total is not None else 'unknown'} rows to write")
     record_event(job, "progress")
     progress = Progress(job)
+    progress.rows, progress.bytes = at.rows, saved.get("bytes", 0)
     progress.start()
-    chunks = ndjson_chunks(plan, fields, label=f"job {job.pk}")
+    chunks = ndjson_chunks(plan, fields, label=f"job {job.pk}", position=at)
+    out: JobFile | None = None
     try:
-        with closing(chunks), tempfile.NamedTemporaryFile(suffix=".ndjson", delete=False) as out:
-            try:
-                status, error = _write(chunks, out, progress)
-            except OSError as exc:
-                status, error = "error", f"could not write the export file: {exc}"
+        with closing(chunks):
+            out = open_job_file(job)
+            if (state := out.opened()) is not None:
+                progress.checkpoint = _checkpoint(at, progress, state)
+            status, error = _write(chunks, out, progress, at, part)
+    except OSError as exc:
+        status, error = "error", f"could not write the export file: {exc}"
     finally:
         progress.finish()
     job.rows, job.bytes = progress.rows, progress.bytes
-    try:
-        if status == "complete":
-            with open(out.name, "rb") as done:
-                job.file.save(f"{job.pk}.ndjson", _TemporaryFile(done), save=False)
-            job.bytes = job.file.size
-            finish(job, Status.SUCCEEDED)
-        elif status == "cancelled":
-            finish(job, Status.CANCELLED, "cancelled on request")
+    if status == "continued":
+        requeue(job)
+        return True
+    _end(job, out, status, error)
+    return False
+
+
+def _end(job: ExportJob, out: JobFile | None, status: str, error: str) -> None:
+    """Store the file and succeed, or drop it and fail (or cancel)."""
+    if status == "complete" and out is not None:
+        try:
+            out.save()
+        except OSError as exc:
+            status, error = "error", f"could not write the export file: {exc}"
         else:
-            finish(job, Status.FAILED, error or "the export stopped without a trailer")
-    finally:
-        if os.path.exists(out.name):
-            os.unlink(out.name)
+            job.file.name = out.sink.name
+            finish(job, Status.SUCCEEDED)
+            return
+    if out is not None:
+        with contextlib.suppress(Exception):  # (the job's failure is what matters)
+            out.discard()
+        job.checkpoint = {}  # (dropped: nothing for finish() to abandon)
+    if status == "cancelled":
+        finish(job, Status.CANCELLED, "cancelled on request")
+    else:
+        finish(job, Status.FAILED, error or "the export stopped without a trailer")
+
+
+def requeue(job: ExportJob) -> None:
+    """Queue ``job`` again from its checkpoint (its runner submits it again)."""
+    log(job, f"slice ended after {job.rows} rows; continuing from the checkpoint")
+    ExportJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(
+        status=Status.QUEUED, rows=job.rows, bytes=job.bytes, worker=""
+    )

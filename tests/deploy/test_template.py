@@ -112,6 +112,29 @@ def test_the_app_streams_and_jobs_run_in_a_buffered_function(monkeypatch):
     assert config["Properties"]["MaximumRetryAttempts"] == 0
 
 
+def test_jobs_continue_in_their_own_function_and_files_go_straight_to_s3(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    resources = sam_transform()
+    jobs = of_type(resources, "AWS::Lambda::Function")["JobsFunction"]["Properties"]
+    name = "${AWS::StackName}-jobs"
+    assert jobs["FunctionName"] == {"Fn::Sub": name}
+    runner = jobs["Environment"]["Variables"]["STREAM_EXPORTS"]["Fn::Sub"]
+    assert '"JOB_RUNNER": "stream_exports.aws.runner.LambdaRunner"' in runner
+    assert f'"JOB_LAMBDA_FUNCTION": "{name}"' in runner  # it invokes itself to continue
+    roles = of_type(resources, "AWS::IAM::Role")
+    jobs_role = json.dumps(roles["JobsFunctionRole"])
+    assert "lambda:InvokeFunction" in jobs_role and name in jobs_role
+    for action in ("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"):
+        assert action in jobs_role
+    assert "s3:AbortMultipartUpload" in json.dumps(roles["AppFunctionRole"])  # the reaper's
+    bucket = of_type(resources, "AWS::S3::Bucket")["ExportsBucket"]["Properties"]
+    rules = {rule["Id"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["AbortUnfinishedUploads"]["AbortIncompleteMultipartUpload"] == {
+        "DaysAfterInitiation": 1
+    }
+    assert "EphemeralStorage" not in jobs  # no /tmp beyond Lambda's default is needed
+
+
 def test_no_account_id_in_deploy():
     for path in (ROOT / "deploy").rglob("*"):
         if path.is_file() and path.suffix in (".py", ".sh", ".yaml", ".md"):

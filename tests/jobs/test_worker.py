@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import errno
-import tempfile
-from typing import Any
+from pathlib import Path
 
 import pytest
 from django.test import Client
 
-from stream_exports.jobs import worker
+from stream_exports.jobs import files
 from stream_exports.models import ExportJob
 
 from ..job_api import get, run_started
@@ -41,31 +40,26 @@ def test_a_failing_export_fails_the_job_with_its_reason(world, settings, fails_a
     assert "is failed" in download.json()["error"]
 
 
-REAL_TEMPORARY_FILE = tempfile.NamedTemporaryFile
-
-
 class DiskFillsUp:
-    """A temporary file that fills the disk after ``room`` bytes."""
+    """A file that fills the disk after ``room`` bytes."""
 
-    def __init__(self, room: int, **kwargs: Any) -> None:
-        self.file = REAL_TEMPORARY_FILE(**kwargs)
-        self.name, self.room = self.file.name, room
+    def __init__(self, room: int, path: str, mode: str) -> None:
+        self.file = open(path, mode)  # noqa: SIM115
+        self.name, self.room = path, room
 
     def write(self, data: bytes) -> int:
         if self.file.tell() + len(data) > self.room:
             raise OSError(errno.ENOSPC, "No space left on device")
         return self.file.write(data)
 
-    def __enter__(self) -> DiskFillsUp:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         self.file.close()
 
 
 def test_a_full_disk_fails_the_job_and_serves_no_half_file(world, settings, monkeypatch):
+    # The job writes straight to storage (a .part file beside the final name): it fills up.
     monkeypatch.setattr(
-        worker.tempfile, "NamedTemporaryFile", lambda **kwargs: DiskFillsUp(100_000, **kwargs)
+        files, "open", lambda path, mode: DiskFillsUp(20_000, path, mode), raising=False
     )
     body = run_started(world, settings, {"limit": 5000})
     status = get(body["links"]["self"]).json()
@@ -74,3 +68,5 @@ def test_a_full_disk_fails_the_job_and_serves_no_half_file(world, settings, monk
     assert "No space left on device" in text(get(body["links"]["log"])).splitlines()[-1]
     assert get(body["links"]["download"]).status_code == 409
     assert not ExportJob.objects.get(pk=body["id"]).file
+    left = Path(settings.MEDIA_ROOT, "stream_exports")
+    assert not left.exists() or not list(left.iterdir())  # no half file, whole-looking or not

@@ -1,0 +1,109 @@
+"""``python -m deploy local``: run.sh as the adapter starts it, behind AWS's streaming limits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+from django.urls import reverse
+from stream_exports_client import Download
+
+from deploy.local import MB, Limits
+from stream_exports.http.access import sign_url
+
+from ..servers import ROOT, free_port, server_env
+
+
+def test_the_limits_are_awss_and_scale_down_bytes_and_times_but_not_the_rate():
+    limits = Limits()
+    assert (limits.burst_bytes, limits.rate, limits.max_bytes) == (6 * MB, 2 * MB, 200 * MB)
+    assert (limits.idle, limits.duration) == (300.0, 900.0)
+    assert limits.earliest(6 * MB) == 0.0  # the burst leaves at once
+    assert limits.earliest(10 * MB) == 2.0  # then 2 MB/s
+    scaled = limits.scaled(100)
+    assert (scaled.burst_bytes, scaled.max_bytes, scaled.rate) == (60_000, 2 * MB, 2 * MB)
+    assert (scaled.idle, scaled.duration) == (3.0, 9.0)
+
+
+@contextmanager
+def deploy_local(world, tmp_path: Path, *options: str, **settings: object) -> Iterator[str]:
+    """``python -m deploy local`` on the test database (``settings``: STREAM_EXPORTS);
+    yields the proxy's base URL."""
+    port, app_port = free_port(), free_port()
+    command = [sys.executable, "-m", "deploy", "local", "--port", str(port)]
+    command += ["--app-port", str(app_port), *options]
+    env = {**server_env(world, **settings), "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    log = (tmp_path / "local.log").open("wb")
+    process = subprocess.Popen(
+        command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 40
+        while True:
+            assert process.poll() is None, (tmp_path / "local.log").read_text()
+            try:
+                if requests.get(base + "/exports/health", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "local.log").read_text()
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(15)
+        log.close()
+
+
+@pytest.mark.servers
+def test_through_the_limits_a_cut_export_is_resumed_and_a_compressed_one_fits(
+    world, signed, tmp_path
+):
+    # 200,000 rows are about 61 MB: cut at 20 MB uncompressed, whole compressed (8-10 MB).
+    options = ("--burst-mb", "1", "--rate-mb", "40", "--max-mb", "20", "--idle", "20")
+    with deploy_local(world, tmp_path, *options) as base:
+        url = base + signed()
+        plain = requests.get(url, headers={"Accept-Encoding": "identity"}, stream=True, timeout=60)
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            for _ in plain.iter_content(65536):
+                pass
+        plain.close()
+
+        session = requests.Session()
+        session.headers["Accept-Encoding"] = "identity"
+        download = Download(url, session=session, backoff=0.05)
+        ids = [record["id"] for _, record in download.lines()]
+        assert ids == list(range(1, world["rows"] + 1))  # every row once, in order
+        assert download.resumes >= 2
+
+        compressed = Download(url, backoff=0.05)  # requests' default: zstd or gzip
+        assert sum(1 for _ in compressed.lines()) == world["rows"]
+        assert compressed.resumes == 0
+
+
+@pytest.mark.servers
+def test_an_idle_stream_is_cut_and_gateway_requests_cannot_start_lambda_jobs(world, tmp_path):
+    queued = {"JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner"}  # no worker: stays queued
+    with deploy_local(world, tmp_path, "--idle", "1", **queued) as base:
+        start = sign_url(reverse("stream_exports:jobs", args=["orders"]), world["users"]["staff"])
+        job = requests.post(base + start, timeout=10).json()
+        started = time.monotonic()
+        with (
+            requests.get(base + job["links"]["log"], stream=True, timeout=30) as log,
+            pytest.raises(requests.exceptions.ChunkedEncodingError),
+        ):
+            for _ in log.iter_content(1024):
+                pass
+        assert 1 <= time.monotonic() - started < 10  # cut by the idle limit, not the end
+
+        refused = requests.post(base + "/events", data=b"{}", timeout=10)
+        assert refused.status_code == 403  # the gateway's request context is not Lambda's own
+        assert "API Gateway" in refused.json()["error"]

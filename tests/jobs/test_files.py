@@ -1,0 +1,247 @@
+"""Job files straight to storage: gzip whose state a checkpoint carries, S3 multipart
+uploads on a real S3 API (moto's server on loopback), slices that continue each other,
+downloads that skip the app, and nothing half-written left behind."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from botocore.awsrequest import AWSResponse
+from django.test import Client
+
+from stream_exports.aws.events import invocation_payload
+from stream_exports.aws.runner import LambdaRunner
+from stream_exports.jobs.files import GzipWriter
+from stream_exports.jobs.lifecycle import reap_stale_jobs
+from stream_exports.models import ExportJob, JobLogLine
+
+from .. import s3
+from ..job_api import get, start
+from ..servers import ROOT, server_env
+
+pytestmark = pytest.mark.usefixtures("committed_jobs")
+
+
+def test_gzip_continued_by_a_new_writer_from_its_crc_and_size_is_one_whole_stream():
+    lines = [b'{"id":%d,"note":"%s"}\n' % (n, b"x" * (n % 50)) for n in range(5000)]
+    first = GzipWriter(1)
+    out = b"".join(first.write(line) for line in lines[:2000]) + first.flush()
+    second = GzipWriter(1, first.crc, first.size)  # another process, from the checkpoint
+    out += b"".join(second.write(line) for line in lines[2000:]) + second.finish()
+    assert gzip.decompress(out) == b"".join(lines)
+    assert zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(out) == b"".join(lines)
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint(tmp_path_factory) -> Any:
+    with s3.moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_jobs(settings, s3_endpoint, monkeypatch) -> dict[str, str]:
+    """Job files in a new bucket of S3 on loopback."""
+    bucket = s3.new_bucket(s3_endpoint)
+    settings.STORAGES = s3.storages_setting(s3_endpoint, bucket)
+    for name, value in s3.ENV.items():
+        monkeypatch.setenv(name, value)
+    return {"endpoint": s3_endpoint, "bucket": bucket}
+
+
+def run_with(world, settings, params: dict[str, Any] | None = None, **stream_exports: Any):
+    """Start a job with these settings and run it to its end (or its last slice)."""
+    settings.STREAM_EXPORTS = {
+        "JOB_RUNNER": "stream_exports.jobs.runners.ImmediateRunner",
+        "JOB_STORAGE": "jobs",
+        **stream_exports,
+    }
+    response = start(world, params)
+    assert response.status_code == 202, response.content
+    return response.json()
+
+
+def live_export(signed, params: dict[str, Any] | None = None) -> bytes:
+    return b"".join(Client().get(signed(params or {})).streaming_content)
+
+
+def no_temporary_files(monkeypatch) -> None:
+    """Any temporary file made from here on fails the test."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a temporary file was made")
+
+    for name in ("NamedTemporaryFile", "TemporaryFile", "SpooledTemporaryFile", "mkstemp"):
+        monkeypatch.setattr(tempfile, name, refuse)
+
+
+def test_a_job_on_s3_is_uploaded_in_parts_with_no_local_copy(
+    world, settings, signed, s3_jobs, monkeypatch
+):
+    no_temporary_files(monkeypatch)
+    body = run_with(world, settings)
+    job = ExportJob.objects.get(pk=body["id"])
+    assert (job.status, job.rows) == ("succeeded", world["rows"])
+    objects = s3.client(s3_jobs["endpoint"]).list_objects_v2(Bucket=s3_jobs["bucket"])
+    (stored,) = objects["Contents"]
+    assert stored["Key"] == f"stream_exports/{job.pk}.ndjson.gz"
+    assert stored["ETag"].strip('"').rsplit("-", 1)[1].isdigit()  # a multipart upload's ETag
+    head = s3.client(s3_jobs["endpoint"]).head_object(Bucket=s3_jobs["bucket"], Key=stored["Key"])
+    assert head["ContentType"] == "application/x-ndjson; charset=utf-8"
+    assert head["ContentEncoding"] == "gzip"
+    assert head["ContentDisposition"] == f'attachment; filename="orders-{job.pk}.ndjson"'
+    uploads = s3.client(s3_jobs["endpoint"]).list_multipart_uploads(Bucket=s3_jobs["bucket"])
+    assert not uploads.get("Uploads")
+    assert job.bytes == len(live_export(signed))
+
+
+def test_the_download_is_a_redirect_that_requests_and_curl_follow_to_the_same_rows(
+    world, settings, signed, s3_jobs
+):
+    body = run_with(world, settings, {"limit": 20000})
+    response = get(body["links"]["download"])
+    assert response.status_code == 302
+    assert response["Location"].startswith(s3_jobs["endpoint"] + "/")
+    assert "Signature=" in response["Location"] and "Expires=" in response["Location"]
+    live = live_export(signed, {"limit": 20000})
+    assert requests.get(response["Location"], timeout=30).content == live
+    curl = subprocess.run(
+        ["curl", "-sSL", "--compressed", response["Location"]], capture_output=True, check=True
+    )
+    assert curl.stdout == live
+
+
+def test_a_job_in_slices_continues_from_its_checkpoints_into_one_whole_file(
+    world, settings, signed, s3_jobs
+):
+    body = run_with(world, settings, JOB_SLICE_SECONDS=0.2)
+    job = ExportJob.objects.get(pk=body["id"])
+    assert (job.status, job.rows, job.checkpoint) == ("succeeded", world["rows"], {})
+    log = list(JobLogLine.objects.filter(job=job).values_list("message", flat=True))
+    slices = [line for line in log if line.startswith("continuing after")]
+    assert len(slices) >= 1
+    location = get(body["links"]["download"])["Location"]
+    assert requests.get(location, timeout=30).content == live_export(signed)
+
+
+class LambdaQueue:
+    """The Lambda service's asynchronous queue for one function, seen through boto3: the
+    real client serializes each ``Invoke`` against the service model; its payload is kept
+    and answered 202, as Lambda does, then delivered to ``/events`` like the adapter does."""
+
+    def __init__(self) -> None:
+        import boto3
+
+        self.client = boto3.client(
+            "lambda", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
+        self.payloads: list[bytes] = []
+        self.client.meta.events.register("before-send.lambda.Invoke", self.accept)
+
+    def accept(self, request: Any, **kwargs: Any) -> AWSResponse:
+        assert request.headers["X-Amz-Invocation-Type"] == b"Event"
+        self.payloads.append(bytes(request.body))
+        return AWSResponse(request.url, 202, {}, None)
+
+    def deliver(self, seconds: float) -> int:
+        """Run queued invocations, each with ``seconds`` to its deadline; how many ran."""
+        ran = 0
+        while self.payloads:
+            deadline_ms = int((time.time() + seconds) * 1000)
+            response = Client().post(
+                "/events",
+                self.payloads.pop(0),
+                content_type="application/json",
+                headers={
+                    "x-amzn-request-context": "null",
+                    "x-amzn-lambda-context": json.dumps({"deadline": deadline_ms}),
+                },
+            )
+            assert response.status_code == 200, response.content
+            ran += 1
+        return ran
+
+
+def test_a_lambda_job_near_its_deadline_continues_in_new_invocations(
+    world, settings, signed, s3_jobs, monkeypatch
+):
+    queue = LambdaQueue()
+    monkeypatch.setattr(LambdaRunner, "client", property(lambda self: queue.client))
+    settings.STREAM_EXPORTS = {
+        "JOB_RUNNER": "stream_exports.aws.runner.LambdaRunner",
+        "JOB_LAMBDA_FUNCTION": "jobs",
+        "JOB_STORAGE": "jobs",
+        "JOB_SLICE_MARGIN": 0.1,
+    }
+    body = start(world).json()
+    assert queue.payloads == [invocation_payload(body["id"])]
+    invocations = queue.deliver(seconds=0.4)  # each invocation may run 0.3 s
+    job = ExportJob.objects.get(pk=body["id"])
+    assert (job.status, job.rows) == ("succeeded", world["rows"])
+    assert invocations >= 2
+    location = get(body["links"]["download"])["Location"]
+    assert requests.get(location, timeout=30).content == live_export(signed)
+
+
+def parts_uploaded(job_id: str) -> list[Any]:
+    """The parts a job's checkpoint says are stored."""
+    checkpoint = ExportJob.objects.get(pk=job_id).checkpoint
+    return list(checkpoint.get("file", {}).get("sink", {}).get("parts", []))
+
+
+@pytest.mark.servers
+def test_an_invocation_killed_mid_slice_fails_the_job_with_why_and_drops_the_upload(
+    world, settings, s3_jobs, tmp_path
+):
+    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner"}
+    job_id = start(world).json()["id"]
+    env = {
+        **os.environ,
+        # Not compressed: its first part is stored at a sixth of the rows, long before the end.
+        **server_env(world, JOB_STORAGE="jobs", CHUNK_SIZE=200, JOB_FILE_GZIP=False),
+        **s3.ENV,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "EXPORTS_BUCKET": s3_jobs["bucket"],
+        "EXPORTS_S3_ENDPOINT_URL": s3_jobs["endpoint"],
+    }
+    code = (
+        "import django; django.setup(); from stream_exports.jobs.worker import run_job; "
+        f"run_job({job_id!r})"
+    )
+    log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, stdout=log, stderr=log
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not parts_uploaded(job_id):
+            assert time.monotonic() < deadline, Path(log.name).read_text()
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGKILL)  # as Lambda ends an invocation at its timeout
+    finally:
+        worker.wait(10)
+        log.close()
+    uploads = s3.client(s3_jobs["endpoint"]).list_multipart_uploads(Bucket=s3_jobs["bucket"])
+    assert len(uploads["Uploads"]) == 1  # the killed run's, left open
+    settings.STREAM_EXPORTS = {"JOB_STORAGE": "jobs", "JOB_STALE_AFTER": 0.5, "JOB_HEARTBEAT": 0.1}
+    time.sleep(0.6)
+    assert reap_stale_jobs() == 1
+    job = ExportJob.objects.get(pk=job_id)
+    assert job.status == "failed"
+    assert "stopped (last heartbeat" in job.error
+    uploads = s3.client(s3_jobs["endpoint"]).list_multipart_uploads(Bucket=s3_jobs["bucket"])
+    assert not uploads.get("Uploads")  # no orphaned upload
+    assert (
+        not s3.client(s3_jobs["endpoint"]).list_objects_v2(Bucket=s3_jobs["bucket"]).get("Contents")
+    )
