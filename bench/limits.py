@@ -1,0 +1,65 @@
+"""One export read whole by the client in identity, gzip and zstd: wall, first line,
+the body's size as sent, resumes after cuts. Point it at a server, or at
+``python -m deploy local``::
+
+    python -m bench.limits 'http://127.0.0.1:9000/exports/orders.ndjson?sig=...'
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import requests
+from stream_exports_client import Download
+
+
+def read_whole(url: str, encoding: str) -> dict[str, Any]:
+    """Every record of ``url`` asking for ``encoding`` (resumed when cut); what it took."""
+    session = requests.Session()
+    session.headers["Accept-Encoding"] = encoding
+    download = Download(url, session=session, backoff=0.1, retries=20)
+    started, first, rows = time.perf_counter(), None, 0
+    for _ in download.lines():
+        if first is None:
+            first = time.perf_counter() - started
+        rows += 1
+    return {
+        "encoding": encoding,
+        "rows": rows,
+        "wall_s": time.perf_counter() - started,
+        "first_line_ms": (first or 0.0) * 1000,
+        "size_mb": body_size(url, encoding) / 1e6
+        if encoding != "identity"
+        else download.bytes / 1e6,
+        "resumes": download.resumes,
+    }
+
+
+def body_size(url: str, encoding: str) -> int:
+    """The bytes of one response in ``encoding``, as sent (not decoded)."""
+    with requests.get(url, headers={"Accept-Encoding": encoding}, stream=True, timeout=60) as r:
+        assert r.headers.get("Content-Encoding") == encoding, r.headers
+        return sum(len(chunk) for chunk in r.raw.stream(1 << 20, decode_content=False))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.limits", description=__doc__)
+    parser.add_argument("url", help="a (signed) export URL")
+    parser.add_argument("--encodings", default="identity,gzip,zstd")
+    args = parser.parse_args(argv)
+    print("| encoding | rows | wall | first line | body | resumes |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for encoding in args.encodings.split(","):
+        r = read_whole(args.url, encoding)
+        print(
+            f"| {r['encoding']} | {r['rows']:,} | {r['wall_s']:.1f} s "
+            f"| {r['first_line_ms']:.0f} ms | {r['size_mb']:.1f} MB | {r['resumes']} |",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
