@@ -9,8 +9,7 @@ from django.core.management.base import CommandError
 from stream_exports.core.query import ParamError
 from stream_exports.http.job_views import job_links
 from stream_exports.jobs.lifecycle import create_job
-from stream_exports.jobs.runners import ThreadRunner, get_runner
-from stream_exports.jobs.worker import run_job
+from stream_exports.jobs.runners import ThreadRunner, get_runner, run_and_continue
 
 from ._dataset_command import DatasetCommand, parse_pairs
 
@@ -33,6 +32,6 @@ class Command(DatasetCommand):
         if isinstance(runner, ThreadRunner):
             # A thread would die with this command: run the job here instead.
             self.stderr.write("running the job in this process (JOB_RUNNER is ThreadRunner)")
-            run_job(job.pk)
+            run_and_continue(str(job.pk))
         else:
             runner.submit(str(job.pk))
