@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -264,5 +265,13 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         proxy = LimitsProxy(upstream, limits, args.stage)
+        # uvicorn hands a SIGTERM or SIGINT it caught back to the handler it found once it
+        # has shut down: exit through Python there, so run.sh is stopped on the way out.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, _exit)
         uvicorn.run(proxy, host="127.0.0.1", port=args.port, log_level="warning", lifespan="off")
     return 0
+
+
+def _exit(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)

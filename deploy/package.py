@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PLATFORM = "manylinux2014_x86_64"
 #: The app itself: the project, its manage.py and the handler Lambda Web Adapter starts.
 APP = ("manage.py", "project", "deploy/__init__.py", "deploy/run.sh")
-SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.sqlite3", ".secret_key")
+SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.sqlite3", ".secret_key", "tests")
 EXECUTABLE = 0o100755 << 16
 FILE = 0o100644 << 16
 
