@@ -34,7 +34,7 @@ test: $(VENV)/.test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	.venv/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 	$(BIN)/mypy
 	env -u DATABASE_URL $(BIN)/pytest $(PYTEST_ARGS)
 	env -u DATABASE_URL $(BIN)/pytest $(DEMO_TESTS)

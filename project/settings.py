@@ -140,7 +140,10 @@ if bucket := os.environ.get("EXPORTS_BUCKET"):
         "default": {
             "BACKEND": "storages.backends.s3.S3Storage",
             # EXPORTS_S3_ENDPOINT_URL: an S3 API elsewhere than AWS (tests: moto on loopback).
-            "OPTIONS": {"bucket_name": bucket, "endpoint_url": os.environ.get("EXPORTS_S3_ENDPOINT_URL")},
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": os.environ.get("EXPORTS_S3_ENDPOINT_URL"),
+            },
         },
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }

@@ -15,9 +15,9 @@ import boto3
 import requests
 
 from .servers import free_port
+from .settings import s3_storages
 
 #: moto accepts any credentials; these are not secrets.
-CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
@@ -45,7 +45,8 @@ def moto_server(log: Path) -> Iterator[str]:
 
 
 def client(endpoint: str) -> Any:
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **CREDENTIALS)
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **keys)
 
 
 def new_bucket(endpoint: str) -> str:
@@ -56,17 +57,5 @@ def new_bucket(endpoint: str) -> str:
 
 def storages_setting(endpoint: str, bucket: str) -> dict[str, Any]:
     """``STORAGES`` with a "jobs" alias on the bucket (as tests/settings.py makes from env)."""
-    return {
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-        "jobs": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": bucket,
-                "endpoint_url": endpoint,
-                "region_name": "us-east-1",
-                "access_key": CREDENTIALS["aws_access_key_id"],
-                "secret_key": CREDENTIALS["aws_secret_access_key"],
-            },
-        },
-    }
+    keys = {"access_key": ENV["AWS_ACCESS_KEY_ID"], "secret_key": ENV["AWS_SECRET_ACCESS_KEY"]}
+    return s3_storages(bucket, endpoint, **keys)

@@ -133,17 +133,24 @@ LOGGING = {
     },
 }
 
-if bucket := os.environ.get("EXPORTS_BUCKET"):
-    # Job files on S3 (tests: moto's server on loopback), as on Lambda: JOB_STORAGE="jobs".
-    STORAGES = {
+
+def s3_storages(bucket: str, endpoint: str | None, **options: str) -> dict:
+    """``STORAGES`` with job files ("jobs") in ``bucket`` of the S3 API at ``endpoint``."""
+    return {
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
         "jobs": {
             "BACKEND": "storages.backends.s3.S3Storage",
             "OPTIONS": {
                 "bucket_name": bucket,
-                "endpoint_url": os.environ.get("EXPORTS_S3_ENDPOINT_URL"),
+                "endpoint_url": endpoint,
                 "region_name": "us-east-1",
+                **options,
             },
         },
     }
+
+
+if bucket := os.environ.get("EXPORTS_BUCKET"):
+    # Job files on S3 (tests: moto's server on loopback), as on Lambda: JOB_STORAGE="jobs".
+    STORAGES = s3_storages(bucket, os.environ.get("EXPORTS_S3_ENDPOINT_URL"))
