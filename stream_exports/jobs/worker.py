@@ -239,6 +239,9 @@ def _run(job: ExportJob, part: Slice) -> bool:
             status, error = _write(chunks, out, progress, at, part)
     except OSError as exc:
         status, error = "error", f"could not write the export file: {exc}"
+    except Exception as exc:  # the storage's own errors (S3's ClientError, ...)
+        logger.exception("job %s: writing its file failed", job.pk)
+        status, error = "error", f"could not write the export file: {type(exc).__name__}: {exc}"
     finally:
         progress.finish()
     job.rows, job.bytes = progress.rows, progress.bytes

@@ -245,3 +245,29 @@ def test_an_invocation_killed_mid_slice_fails_the_job_with_why_and_drops_the_upl
     assert (
         not s3.client(s3_jobs["endpoint"]).list_objects_v2(Bucket=s3_jobs["bucket"]).get("Contents")
     )
+
+
+def test_a_storage_error_mid_upload_fails_the_job_and_aborts_the_upload(
+    world, settings, s3_jobs, monkeypatch
+):
+    from botocore.exceptions import ClientError
+
+    from stream_exports.jobs import files
+
+    real_send, sent = files.S3Sink._send, []
+
+    def send_then_fail(sink: files.S3Sink) -> None:
+        if sent:
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow down"}}, "UploadPart")
+        sent.append(True)
+        real_send(sink)
+
+    monkeypatch.setattr(files.S3Sink, "_send", send_then_fail)
+    body = run_with(world, settings, JOB_FILE_GZIP=False)  # parts of 10 MiB: several
+    job = ExportJob.objects.get(pk=body["id"])
+    assert job.status == "failed"
+    assert job.error.startswith("could not write the export file: ClientError")
+    assert get(body["links"]["download"]).status_code == 409
+    s3_client = s3.client(s3_jobs["endpoint"])
+    assert not s3_client.list_multipart_uploads(Bucket=s3_jobs["bucket"]).get("Uploads")
+    assert not s3_client.list_objects_v2(Bucket=s3_jobs["bucket"]).get("Contents")
