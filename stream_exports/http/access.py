@@ -4,6 +4,10 @@ A signed URL binds a user, a path, an expiry and the parameters that choose
 *what* is exported (filters, fields, limit). Parameters that only say *how*
 (``after`` to resume, ``trailer``, ``download``, ``follow``, ``lastEventId``)
 stay free, so a script can resume a signed download.
+
+The path signed is the path inside the app (``request.path_info``), without the script
+prefix (the API Gateway stage, a base path), so a link verifies whichever prefix it came
+through: made by ``reverse()`` under a prefix, or by ``export_url`` without one.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from urllib.parse import urlencode
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.http import HttpRequest, QueryDict
+from django.urls import get_script_prefix
 
 from ..conf import conf
 from ..core.query import SIGNATURE, unsigned_params
@@ -40,10 +45,19 @@ def _bound(params: QueryDict | dict[str, Any]) -> list[list[str]]:
     return sorted([key, value] for key, value in items if key not in free)
 
 
+def _inside_app(path: str) -> str:
+    """``path`` less the current script prefix (``reverse()`` adds it)."""
+    prefix = get_script_prefix()
+    if prefix != "/" and path.startswith(prefix):
+        return path[len(prefix) - 1 :]
+    return path
+
+
 def sign_url(
     path: str, user: Any, params: dict[str, Any] | None = None, expires: int | None = None
 ) -> str:
-    """``path?params&sig=...`` acting as ``user`` for ``expires`` seconds."""
+    """``path?params&sig=...`` acting as ``user`` for ``expires`` seconds; what is signed
+    is ``path`` inside the app (less the script prefix)."""
     params = dict(params or {})
     expires = conf.SIGNED_URL_EXPIRES if expires is None else expires
     if not 0 < expires <= conf.SIGNED_URL_MAX_AGE:
@@ -51,7 +65,12 @@ def sign_url(
             f"expires must be between 1 and {conf.SIGNED_URL_MAX_AGE} seconds "
             "(STREAM_EXPORTS['SIGNED_URL_MAX_AGE'])."
         )
-    payload = {"u": str(user.pk), "p": path, "q": _bound(params), "e": int(time.time()) + expires}
+    payload = {
+        "u": str(user.pk),
+        "p": _inside_app(path),
+        "q": _bound(params),
+        "e": int(time.time()) + expires,
+    }
     params[SIGNATURE] = signing.dumps(payload, salt=conf.SIGNING_SALT, compress=True)
     return f"{path}?{urlencode(params)}"
 
@@ -67,7 +86,7 @@ def signed_user(request: HttpRequest) -> Any:
         raise AccessDenied(403, "signed URL is not valid (bad signature).") from None
     if payload.get("e", 0) < time.time():
         raise AccessDenied(403, "signed URL has expired; ask for a new one.")
-    if payload.get("p") != request.path:
+    if payload.get("p") != request.path_info:
         raise AccessDenied(403, "signed URL was made for another path.")
     if payload.get("q") != _bound(request.GET):
         raise AccessDenied(403, "signed URL does not allow changing its filters, fields or limit.")

@@ -84,3 +84,23 @@ def test_lifetime_beyond_the_maximum_is_refused(world, settings):
     settings.STREAM_EXPORTS = {"SIGNED_URL_MAX_AGE": 100}
     with pytest.raises(ValueError, match="between 1 and 100 seconds"):
         sign_url(PATH, world["users"]["staff"], expires=101)
+
+
+def test_the_path_inside_the_app_is_signed_so_any_script_prefix_verifies(world):
+    """Signed under ``/prod`` (reverse() adds it) or without a prefix (export_url): either
+    verifies at the execute-api URL (``SCRIPT_NAME=/prod``) and at a custom domain."""
+    from django.urls import reverse, set_script_prefix
+
+    user = world["users"]["staff"]
+    set_script_prefix("/prod/")
+    try:
+        path = reverse("stream_exports:ndjson", args=["orders"])
+        under_stage = sign_url(path, user, {"limit": 1})
+    finally:
+        set_script_prefix("/")
+    assert under_stage.startswith("/prod/exports/")  # the link carries the prefix
+    inside = under_stage.removeprefix("/prod")
+    plain = sign_url(PATH, user, {"limit": 1})
+    for url in (inside, plain):
+        assert Client().get(url, SCRIPT_NAME="/prod").status_code == 200
+        assert Client().get(url).status_code == 200
