@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.dataset_list, name="index"),
     path("health", views.health, name="health"),
     path("<slug:name>.ndjson", views.export_ndjson, name="ndjson"),
+    path("<slug:name>.csv", views.export_csv, name="csv"),
     path("<slug:name>/jobs", job_views.start_job, name="jobs"),
     path("jobs/<uuid:job_id>", job_views.job_detail, name="job"),
     path("jobs/<uuid:job_id>/events", job_views.job_events, name="job-events"),

@@ -21,6 +21,9 @@ from .filters import StrictBooleanField
 from .plan import RowPlan
 
 __all__ = [
+    "CSV",
+    "FORMATS",
+    "NDJSON",
     "OPTIONS",
     "SIGNATURE",
     "ExportQuery",
@@ -32,17 +35,24 @@ __all__ = [
 ]
 
 
+#: The formats an export is written in (``core.ndjson``, ``core.csv_format``).
+NDJSON, CSV = "ndjson", "csv"
+FORMATS = (NDJSON, CSV)
+
+
 @dataclass(frozen=True)
 class Option:
     """A parameter every export takes beside its dataset's filters.
 
     ``chooses_rows``: it says *what* is exported, so a signed URL fixes it.
     ``kept_by_jobs``: it shapes the file, not one response, so a job keeps it.
+    ``formats``: the formats that take it.
     """
 
     name: str
     chooses_rows: bool
     kept_by_jobs: bool
+    formats: tuple[str, ...] = FORMATS
 
 
 OPTIONS: dict[str, Option] = {
@@ -51,7 +61,8 @@ OPTIONS: dict[str, Option] = {
         Option("fields", chooses_rows=True, kept_by_jobs=True),
         Option("after", chooses_rows=False, kept_by_jobs=True),
         Option("limit", chooses_rows=True, kept_by_jobs=True),
-        Option("trailer", chooses_rows=False, kept_by_jobs=False),
+        Option("trailer", chooses_rows=False, kept_by_jobs=False, formats=(NDJSON,)),
+        Option("bom", chooses_rows=False, kept_by_jobs=True, formats=(CSV,)),
         Option("download", chooses_rows=False, kept_by_jobs=False),
     )
 }
@@ -101,6 +112,7 @@ class ExportQuery:
     limit: int | None = None
     trailer: bool = True
     download: bool = False
+    bom: bool = False
 
     def row_plan(self, user: Any) -> RowPlan:
         """The rows ``user`` gets for this query, as a plan for the readers."""
@@ -155,28 +167,35 @@ def parse_cursor(dataset: Dataset, raw: str) -> Any:
     return value
 
 
-def parse_export_query(dataset: Dataset, params: QueryDict) -> ExportQuery:
-    """Parse every parameter or raise ``ParamError`` naming the first bad one."""
+def parse_export_query(dataset: Dataset, params: QueryDict, format: str = NDJSON) -> ExportQuery:
+    """Parse every parameter of an export in ``format``, or raise ``ParamError`` naming
+    the first bad one."""
+    options = [name for name, option in OPTIONS.items() if format in option.formats]
     for name, values in params.lists():
         if any("\x00" in value for value in values):
             raise ParamError(name, "contains a NUL character, which no database stores.")
-        if name not in OPTIONS and name != SIGNATURE and name not in dataset.filters:
-            allowed = ", ".join([*dataset.filters, *OPTIONS])
+        if name not in options and name != SIGNATURE and name not in dataset.filters:
+            allowed = ", ".join([*dataset.filters, *options])
             raise ParamError(name, f"unknown parameter; this dataset takes: {allowed}.")
     filters = {}
     for name, declared in dataset.filters.items():
         raw = _single(params, name)
         if raw is not None:
             filters[name] = _parsed(name, declared.parse, raw)
-    given = {name: _single(params, name) for name in (*OPTIONS, SIGNATURE)}
-    after, limit = given["after"], given["limit"]
-    trailer, download = given["trailer"], given["download"]
+    given = {name: _single(params, name) for name in (*options, SIGNATURE)}
+    after, limit = given.get("after"), given.get("limit")
     return ExportQuery(
         dataset=dataset,
-        fields=parse_fields(dataset, given["fields"]),
+        fields=parse_fields(dataset, given.get("fields")),
         filters=filters,
         after=None if after is None else parse_cursor(dataset, after),
         limit=None if limit is None else _parsed("limit", _LIMIT.clean, limit),
-        trailer=True if trailer is None else bool(_parsed("trailer", _FLAG.clean, trailer)),
-        download=False if download is None else bool(_parsed("download", _FLAG.clean, download)),
+        trailer=_flag(given, "trailer", default=True),
+        download=_flag(given, "download", default=False),
+        bom=_flag(given, "bom", default=False),
     )
+
+
+def _flag(given: Mapping[str, str | None], name: str, default: bool) -> bool:
+    raw = given.get(name)
+    return default if raw is None else bool(_parsed(name, _FLAG.clean, raw))

@@ -11,14 +11,17 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from ..core.csv_format import MEDIA_TYPE as CSV_MEDIA_TYPE
+from ..core.csv_format import csv_chunks
 from ..core.datasets import Dataset, registry
 from ..core.ndjson import ndjson_chunks
-from ..core.query import parse_export_query
+from ..core.query import CSV, parse_export_query
+from ..core.query import NDJSON as NDJSON_FORMAT
 from .access import AccessDenied, request_user
 from .refusals import REFUSALS, denied, refusal
 from .responses import NDJSON, database_down_is_503, open_stream
 
-__all__ = ["dataset_list", "describe", "export_ndjson", "health"]
+__all__ = ["dataset_list", "describe", "export", "export_csv", "export_ndjson", "health"]
 
 
 def describe(dataset: Dataset) -> dict[str, Any]:
@@ -31,7 +34,10 @@ def describe(dataset: Dataset) -> dict[str, Any]:
         "filters": [
             {"name": name, "type": f.type, "help": f.help} for name, f in dataset.filters.items()
         ],
-        "urls": {"ndjson": reverse("stream_exports:ndjson", args=[dataset.name])},
+        "urls": {
+            "ndjson": reverse("stream_exports:ndjson", args=[dataset.name]),
+            "csv": reverse("stream_exports:csv", args=[dataset.name]),
+        },
     }
 
 
@@ -53,24 +59,37 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
     return JsonResponse(allowed, safe=False, json_dumps_params={"ensure_ascii": False})
 
 
-@require_safe
-@database_down_is_503
-def export_ndjson(request: HttpRequest, name: str) -> HttpResponseBase:
-    """``GET /exports/<name>.ndjson``: the dataset as NDJSON, streamed, with a trailer."""
+def export(request: HttpRequest, name: str, format: str) -> HttpResponseBase:
+    """The dataset ``name`` in ``format``, streamed; refusals before the first byte."""
     try:
         user = request_user(request)
         dataset = registry.allowed(name, user)
-        query = parse_export_query(dataset, request.GET)
+        query = parse_export_query(dataset, request.GET, format)
     except REFUSALS as exc:
         return refusal(request, exc)
     filename = None
     if query.download:
-        filename = f"{name}-{timezone.now():%Y%m%dT%H%M%SZ}.ndjson"
-    plan = query.row_plan(user)
+        filename = f"{name}-{timezone.now():%Y%m%dT%H%M%SZ}.{format}"
+    plan, label = query.row_plan(user), f"export {name!r}"
 
     def chunks() -> Iterator[bytes]:
-        return ndjson_chunks(
-            plan, query.fields, with_trailer=query.trailer, label=f"export {name!r}"
-        )
+        if format == CSV:
+            return csv_chunks(plan, query.fields, bom=query.bom, label=label)
+        return ndjson_chunks(plan, query.fields, with_trailer=query.trailer, label=label)
 
-    return open_stream(request, user, chunks, NDJSON, filename, compress=True)
+    content_type = CSV_MEDIA_TYPE if format == CSV else NDJSON
+    return open_stream(request, user, chunks, content_type, filename, compress=True)
+
+
+@require_safe
+@database_down_is_503
+def export_ndjson(request: HttpRequest, name: str) -> HttpResponseBase:
+    """``GET /exports/<name>.ndjson``: the dataset as NDJSON, streamed, with a trailer."""
+    return export(request, name, NDJSON_FORMAT)
+
+
+@require_safe
+@database_down_is_503
+def export_csv(request: HttpRequest, name: str) -> HttpResponseBase:
+    """``GET /exports/<name>.csv``: the dataset as CSV, streamed, a header row first."""
+    return export(request, name, CSV)

@@ -69,7 +69,15 @@ SIGNED = {"paid": "true", "fields": "id,note", "limit": "5", "after": "10", "tra
 
 def test_the_table_binds_what_chooses_rows_and_frees_how_they_are_read():
     assert [name for name, option in OPTIONS.items() if option.chooses_rows] == ["fields", "limit"]
-    assert unsigned_params() == {"sig", "after", "trailer", "download", "follow", "lastEventId"}
+    assert unsigned_params() == {
+        "sig",
+        "after",
+        "trailer",
+        "bom",
+        "download",
+        "follow",
+        "lastEventId",
+    }
 
 
 def signed_request(world, **changes: str):

@@ -1,4 +1,4 @@
-"""``manage.py export_url <name> --user U [--expires S] [param=value ...]``: a signed export URL."""
+"""``manage.py export_url <name> --user U [--expires S] [--format csv] [param=value ...]``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.core.management.base import CommandError, CommandParser
 from django.http import QueryDict
 from django.urls import reverse
 
-from stream_exports.core.query import ParamError, parse_export_query
+from stream_exports.core.query import FORMATS, NDJSON, ParamError, parse_export_query
 from stream_exports.http.access import sign_url
 
 from ._dataset_command import DatasetCommand, parse_pairs
@@ -21,6 +21,7 @@ class Command(DatasetCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)
         parser.add_argument("--expires", type=int, default=None, help="lifetime in seconds")
+        parser.add_argument("--format", choices=FORMATS, default=NDJSON, help="ndjson or csv")
 
     def handle(self, *args: Any, **options: Any) -> str:
         dataset, user = self.dataset_and_user(options)
@@ -28,10 +29,10 @@ class Command(DatasetCommand):
         query = QueryDict(mutable=True)
         query.update(params)
         try:
-            parse_export_query(dataset, query)
+            parse_export_query(dataset, query, options["format"])
         except ParamError as exc:
             raise CommandError(str(exc)) from None
-        path = reverse("stream_exports:ndjson", args=[dataset.name])
+        path = reverse(f"stream_exports:{options['format']}", args=[dataset.name])
         try:
             url = sign_url(path, user, params, options["expires"])
         except ValueError as exc:

@@ -1,0 +1,122 @@
+"""``GET /exports/<name>.csv``: the NDJSON export's rows and access, as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from typing import Any
+
+import pytest
+import requests
+from django.test import Client
+from django.urls import reverse
+
+from stream_exports.core.datasets import registry
+from stream_exports.http.access import sign_url
+
+pytestmark = pytest.mark.django_db
+
+FIELDS = "id,customer,amount,created_at,paid,note,data"
+
+
+@pytest.fixture
+def signed_csv(world: dict[str, Any]):
+    def make(params: dict[str, Any] | None = None, user: str = "staff") -> str:
+        path = reverse("stream_exports:csv", args=["orders"])
+        return sign_url(path, world["users"][user], params or {})
+
+    return make
+
+
+def rows_of(body: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(body.decode(), newline="")))
+
+
+def as_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)  # the database's JSON text, as the NDJSON export embeds it
+    return str(value)
+
+
+def test_csv_has_a_header_and_the_same_values_as_ndjson(signed, signed_csv):
+    params = {"fields": FIELDS, "limit": 3000}
+    response = Client().get(signed_csv(params))
+    assert response["Content-Type"] == "text/csv; charset=utf-8; header=present"
+    assert "Content-Length" not in response
+    table = rows_of(b"".join(response.streaming_content))
+    ndjson = b"".join(Client().get(signed(params)).streaming_content).splitlines()[:-1]
+    records = [json.loads(line) for line in ndjson]
+    assert table[0] == FIELDS.split(",")
+    assert len(table) == len(records) + 1
+    for row, record in zip(table[1:], records, strict=True):
+        assert row == [as_cell(record[name]) for name in FIELDS.split(",")]
+
+
+def test_csv_takes_filters_after_and_bom(signed_csv):
+    body = b"".join(
+        Client()
+        .get(signed_csv({"paid": "true", "limit": 5, "bom": 1}) + "&after=100")
+        .streaming_content
+    )
+    assert body.startswith("\ufeffid,".encode())
+    table = rows_of(body.decode("utf-8-sig").encode())
+    assert [int(row[0]) > 100 for row in table[1:]] == [True] * 5
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "param"),
+    [
+        ({"trailer": 0}, 400, "trailer"),  # CSV has no trailer
+        ({"fields": "id,colour"}, 400, "fields"),
+        ({"min_amount": "lots"}, 400, "min_amount"),
+    ],
+)
+def test_bad_input_for_csv_is_refused_like_ndjson(signed_csv, params, status, param):
+    response = Client().get(signed_csv(params))
+    assert response.status_code == status
+    assert response.json()["param"] == param
+
+
+def test_bom_is_no_parameter_of_ndjson(signed):
+    response = Client().get(signed({"bom": 1}))
+    assert response.status_code == 400
+    assert response.json()["param"] == "bom"
+
+
+def test_csv_access_is_ndjsons(signed_csv, world):
+    assert Client().get(signed_csv(user="plain")).status_code == 403
+    assert (
+        Client().get("/exports/orders.csv", headers={"accept": "application/json"}).status_code
+        == 401
+    )
+    assert Client().get("/exports/nothing.csv").status_code in (401, 404)
+
+
+@pytest.mark.servers
+def test_csv_streams_from_real_servers_compressed_or_not(server, signed_csv, world):
+    started = time.perf_counter()
+    with requests.get(server.url + signed_csv(), stream=True, timeout=60) as response:
+        assert response.status_code == 200
+        lines = response.iter_lines(chunk_size=65536)
+        header = next(lines)
+        first = time.perf_counter() - started
+        rest = sum(1 for _ in lines)
+    total = time.perf_counter() - started
+    assert header == ",".join(registry.get("orders").fields).encode()
+    assert rest >= world["rows"]  # (quoted newlines in notes add lines, never remove)
+    assert first < total / 5, (first, total)
+    plain = requests.get(
+        server.url + signed_csv(), headers={"Accept-Encoding": "identity"}, timeout=60
+    )
+    packed = requests.get(
+        server.url + signed_csv(), headers={"Accept-Encoding": "zstd"}, timeout=60
+    )
+    assert packed.headers["Content-Encoding"] == "zstd"
+    assert packed.content == plain.content
+    assert len(rows_of(plain.content)) == world["rows"] + 1
