@@ -120,3 +120,15 @@ def test_csv_streams_from_real_servers_compressed_or_not(server, signed_csv, wor
     assert packed.headers["Content-Encoding"] == "zstd"
     assert packed.content == plain.content
     assert len(rows_of(plain.content)) == world["rows"] + 1
+
+
+def test_a_csv_export_failing_after_its_first_byte_raises_so_the_server_cuts_it(
+    signed_csv, settings, fails_after_first_batch
+):
+    settings.STREAM_EXPORTS = {"COPY_FAST_PATH": False, "CHUNK_SIZE": 100}
+    response = Client().get(signed_csv())
+    chunks = iter(response.streaming_content)
+    assert next(chunks).startswith(b"id,")  # the header, then the first batch...
+    assert next(chunks).count(b"\n") >= 100
+    with pytest.raises(RuntimeError, match="disk on fire"):  # ...then no clean end
+        next(chunks)
