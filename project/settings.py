@@ -7,6 +7,12 @@ DATABASE_POOL_SIZE  default 40: PostgreSQL connections per process
 DJANGO_DEBUG  default: 1 (the demo); set 0 in production, with DJANGO_SECRET_KEY
 DJANGO_SERVE_STATIC  1: serve the admin's static files with WhiteNoise (on Lambda)
 EXPORTS_BUCKET  an S3 bucket for job files (django-storages), else MEDIA_ROOT
+
+On Lambda (AWS_LAMBDA_FUNCTION_NAME; DJANGO_BEHIND_API_GATEWAY=0/1 overrides), the
+settings for API Gateway: HTTPS at the gateway (SECURE_PROXY_SSL_HEADER, secure cookies,
+HSTS), ALLOWED_HOSTS the execute-api hosts of AWS_REGION and DJANGO_CUSTOM_DOMAINS
+(comma-separated, also CSRF_TRUSTED_ORIGINS), and each request under its public prefix
+(the stage on the execute-api URL), see stream_exports.aws.gateway.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.management.utils import get_random_secret_key
+
+from stream_exports.aws import settings as aws_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -146,6 +154,15 @@ if bucket := os.environ.get("EXPORTS_BUCKET"):
             },
         },
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+if aws_settings.behind_api_gateway():
+    globals().update(aws_settings.gateway_settings())
+    MIDDLEWARE.insert(0, aws_settings.MIDDLEWARE)
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        **globals().get("STORAGES", {}),
+        "staticfiles": {"BACKEND": aws_settings.STATIC_STORAGE},
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -15,24 +15,37 @@
 ``stream_exports.E012``  a dataset names a field its model does not have
 ``stream_exports.E020``  an ``ExportActionsMixin`` names no registered dataset
 ``stream_exports.W001``  Django's ``GZipMiddleware`` is installed
+``stream_exports.W002``  on Lambda: ``SECURE_PROXY_SSL_HEADER`` does not trust the gateway
+``stream_exports.W003``  on Lambda: ``ALLOWED_HOSTS`` refuses the execute-api host
+``stream_exports.W004``  on Lambda: ``ALLOWED_HOSTS`` accepts any host (``*``)
+``stream_exports.W005``  on Lambda: session or CSRF cookies are not ``Secure``
+``stream_exports.W006``  on Lambda: nothing puts requests under the stage's prefix
 =====================  ===========================================================
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import FieldError
 from django.core.files.storage import storages
+from django.http.request import validate_host
 from django.utils.module_loading import import_string
 
 from .conf import Setting, Settings, conf
 from .core.datasets import Dataset, registry
 from .core.readers import ENGINES
 
-__all__ = ["check_datasets", "check_gzip", "check_jobs", "check_settings"]
+__all__ = [
+    "check_api_gateway",
+    "check_datasets",
+    "check_gzip",
+    "check_jobs",
+    "check_settings",
+]
 
 #: Where runners named in earlier versions live now.
 MOVED_RUNNERS = {
@@ -163,6 +176,72 @@ def check_gzip(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             id="stream_exports.W001",
         )
     ]
+
+
+#: What API Gateway sends Lambda Web Adapter, which passes it on: HTTPS is at the gateway.
+GATEWAY_PROTO_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+GATEWAY_PREFIX_MIDDLEWARE = "stream_exports.aws.gateway.GatewayPrefixMiddleware"
+
+
+def _warning(message: str, number: int, hint: str) -> Warning:
+    return Warning(message, hint=hint, id=f"stream_exports.W{number:03d}")
+
+
+@register(Tags.security)
+def check_api_gateway(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """On Lambda (behind API Gateway and Lambda Web Adapter): HTTPS at the gateway is
+    trusted, the hosts are the gateway's, cookies are Secure, links get the stage."""
+    if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return []
+    docs = "See stream_exports.aws.settings.gateway_settings() and docs/deploy.md."
+    warnings: list[CheckMessage] = []
+    if tuple(settings.SECURE_PROXY_SSL_HEADER or ()) != GATEWAY_PROTO_HEADER:
+        warnings.append(
+            _warning(
+                "On Lambda, SECURE_PROXY_SSL_HEADER does not trust the gateway's "
+                "X-Forwarded-Proto: requests look like http, and session POSTs fail CSRF "
+                "unless the app server rewrites the scheme.",
+                2,
+                f"Set SECURE_PROXY_SSL_HEADER = {GATEWAY_PROTO_HEADER!r}. {docs}",
+            )
+        )
+    region = os.environ.get("AWS_REGION", "us-east-1")
+    api_host = f"abcde12345.execute-api.{region}.amazonaws.com"
+    if not validate_host(api_host, settings.ALLOWED_HOSTS):
+        warnings.append(
+            _warning(
+                f"On Lambda, ALLOWED_HOSTS refuses the execute-api host ({api_host}).",
+                3,
+                f"Add '.execute-api.{region}.amazonaws.com' (and your custom domain). {docs}",
+            )
+        )
+    if "*" in settings.ALLOWED_HOSTS:
+        warnings.append(
+            _warning(
+                "On Lambda, ALLOWED_HOSTS accepts any host ('*').",
+                4,
+                f"Name the execute-api hosts and your custom domains only. {docs}",
+            )
+        )
+    if not (settings.SESSION_COOKIE_SECURE and settings.CSRF_COOKIE_SECURE):
+        warnings.append(
+            _warning(
+                "On Lambda, session or CSRF cookies are not Secure: the gateway is HTTPS only.",
+                5,
+                "Set SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True.",
+            )
+        )
+    if settings.FORCE_SCRIPT_NAME is None and GATEWAY_PREFIX_MIDDLEWARE not in settings.MIDDLEWARE:
+        warnings.append(
+            _warning(
+                "On Lambda, nothing puts requests under their public prefix: at the "
+                "execute-api URL (/<stage>/...) links, redirects and the admin lose the stage.",
+                6,
+                f"Put {GATEWAY_PREFIX_MIDDLEWARE!r} first in MIDDLEWARE "
+                "(or set FORCE_SCRIPT_NAME for one fixed prefix).",
+            )
+        )
+    return warnings
 
 
 def _dataset_errors(dataset: Dataset) -> list[CheckMessage]:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from stream_exports.aws import settings as aws_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = os.environ.get("DJANGO_DEBUG", "0").lower() in ("1", "true", "yes")
@@ -154,3 +156,13 @@ def s3_storages(bucket: str, endpoint: str | None, **options: str) -> dict:
 if bucket := os.environ.get("EXPORTS_BUCKET"):
     # Job files on S3 (tests: moto's server on loopback), as on Lambda: JOB_STORAGE="jobs".
     STORAGES = s3_storages(bucket, os.environ.get("EXPORTS_S3_ENDPOINT_URL"))
+
+# As the demo project on Lambda (deploy local's run.sh): HTTPS at the gateway, public prefixes.
+if aws_settings.behind_api_gateway():
+    globals().update(aws_settings.gateway_settings())
+    MIDDLEWARE.insert(0, aws_settings.MIDDLEWARE)
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        **globals().get("STORAGES", {}),
+        "staticfiles": {"BACKEND": aws_settings.STATIC_STORAGE},
+    }
