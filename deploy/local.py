@@ -87,38 +87,72 @@ class LimitExceeded(Exception):
     """The response met a wall: the connection is cut, as AWS would."""
 
 
-def request_context(stage: str, path: str, host: str) -> str:
-    """The ``x-amzn-request-context`` Lambda Web Adapter passes for a REST API request."""
+#: The ``Host`` a client of the execute-api URL sends (``--host``); any API id works.
+EXECUTE_API_HOST = "abcde12345.execute-api.us-east-1.amazonaws.com"
+
+
+def request_context(stage: str, public_path: str, host: str, method: str) -> str:
+    """The ``x-amzn-request-context`` Lambda Web Adapter passes for a REST API request:
+    API Gateway's ``requestContext``, whose ``path`` is the path the client asked for."""
     return json.dumps(
         {
-            "stage": stage,
-            "path": f"/{stage}{path}",
+            "stage": stage or "prod",
+            "path": public_path,
             "domainName": host,
+            "apiId": host.split(".", 1)[0],
             "requestId": str(uuid.uuid4()),
-            "httpMethod": "GET",
+            "httpMethod": method,
+            "resourcePath": "/{proxy+}",
         }
     )
 
 
 class LimitsProxy:
-    """An ASGI app: each request forwarded to the app, its body paced and cut by ``limits``."""
+    """An ASGI app: each request forwarded to the app as API Gateway (REST) and Lambda Web
+    Adapter do, its body paced and cut by ``limits``.
 
-    def __init__(self, upstream: str, limits: Limits, stage: str = "prod") -> None:
+    ``stage``: the client's URLs have ``/<stage>`` first (the execute-api URL), which the
+    app does not get (the event's ``path`` has no stage); ``None`` is a custom domain.
+    ``host``: the ``Host`` the app sees (the gateway's; a client sends its own).
+    """
+
+    def __init__(
+        self,
+        upstream: str,
+        limits: Limits,
+        stage: str | None = None,
+        host: str = EXECUTE_API_HOST,
+    ) -> None:
         self.upstream = upstream
         self.limits = limits
         self.stage = stage
+        self.host = host
         self.client = httpx.AsyncClient(base_url=upstream, timeout=None)
 
+    def forwarded_path(self, public_path: str) -> str | None:
+        """The path the adapter forwards for ``public_path``; ``None``: not under the stage."""
+        if not self.stage:
+            return public_path
+        prefix = f"/{self.stage}"
+        if public_path == prefix:
+            return "/"
+        if public_path.startswith(prefix + "/"):
+            return public_path[len(prefix) :]
+        return None
+
     def forwarded_headers(self, scope: dict[str, Any]) -> list[tuple[bytes, bytes]]:
-        """The client's headers, less hop-by-hop ones, plus what the gateway and adapter add."""
-        headers = [(k, v) for k, v in scope["headers"] if k.decode().lower() not in HOP_BY_HOP]
+        """The client's headers, less hop-by-hop ones and ``Host``, plus what the gateway
+        (``Host``, ``X-Forwarded-*``) and the adapter (the request context) add."""
+        replaced = HOP_BY_HOP | {"host", "x-forwarded-proto", "x-forwarded-for", "x-forwarded-port"}
+        headers = [(k, v) for k, v in scope["headers"] if k.decode().lower() not in replaced]
         client = scope.get("client") or ("127.0.0.1", 0)
-        host = dict(scope["headers"]).get(b"host", b"localhost").decode()
+        context = request_context(self.stage or "", scope["path"], self.host, scope["method"])
         headers += [
+            (b"host", self.host.encode()),
             (b"x-forwarded-proto", b"https"),
             (b"x-forwarded-for", client[0].encode()),
             (b"x-forwarded-port", b"443"),
-            (b"x-amzn-request-context", request_context(self.stage, scope["path"], host).encode()),
+            (b"x-amzn-request-context", context.encode()),
         ]
         return headers
 
@@ -131,9 +165,11 @@ class LimitsProxy:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        url = scope["path"] + (
-            f"?{scope['query_string'].decode()}" if scope["query_string"] else ""
-        )
+        path = self.forwarded_path(scope["path"])
+        if path is None:  # API Gateway's answer to a path outside the stage
+            await send_json(send, 403, {"message": "Forbidden"})
+            return
+        url = path + (f"?{scope['query_string'].decode()}" if scope["query_string"] else "")
         request = self.client.build_request(
             scope["method"], url, headers=self.forwarded_headers(scope), content=body
         )
@@ -179,16 +215,29 @@ class LimitsProxy:
                 yield piece
 
 
+async def send_json(send: Any, status: int, body: dict[str, Any]) -> None:
+    """A whole JSON response, as the gateway answers by itself."""
+    data = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
+
+
 def _pieces(data: bytes, size: int) -> Iterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
 
 
-def adapter_env(port: int, task_root: Path) -> dict[str, str]:
-    """The environment Lambda Web Adapter gives ``run.sh`` (response_stream mode); its
-    ``python`` is this interpreter (on Lambda: the runtime's, with the package's deps)."""
+def adapter_env(port: int, task_root: Path, host: str = EXECUTE_API_HOST) -> dict[str, str]:
+    """The environment Lambda gives ``run.sh`` under the adapter (response_stream mode);
+    its ``python`` is this interpreter (on Lambda: the runtime's, with the package's deps).
+    A ``host`` that is not an execute-api host is the app's custom domain."""
+    region = host.split(".")[2] if ".execute-api." in host else "us-east-1"
+    domains = {} if ".execute-api." in host else {"DJANGO_CUSTOM_DOMAINS": host}
     return {
         **os.environ,
+        "AWS_REGION": region,
+        **domains,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "AWS_LWA_PORT": str(port),
         "AWS_LWA_INVOKE_MODE": "response_stream",
@@ -199,10 +248,13 @@ def adapter_env(port: int, task_root: Path) -> dict[str, str]:
 
 
 @contextmanager
-def adapter_process(port: int, task_root: Path = ROOT, timeout: float = 30) -> Iterator[str]:
+def adapter_process(
+    port: int, task_root: Path = ROOT, timeout: float = 30, host: str = EXECUTE_API_HOST
+) -> Iterator[str]:
     """``deploy/run.sh`` started as the adapter does, ready when its readiness path answers."""
     command = ["sh", str(task_root / "deploy" / "run.sh")]
-    process = subprocess.Popen(command, cwd=task_root, env=adapter_env(port, task_root))
+    env = adapter_env(port, task_root, host)
+    process = subprocess.Popen(command, cwd=task_root, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -231,7 +283,17 @@ def add_arguments(local: argparse.ArgumentParser) -> None:
     defaults = Limits()
     local.add_argument("--port", type=int, default=9000, help="where the proxy listens")
     local.add_argument("--app-port", type=int, default=8080, help="AWS_LWA_PORT for run.sh")
-    local.add_argument("--stage", default="prod", help="the stage the request context names")
+    local.add_argument(
+        "--stage",
+        default=None,
+        help="serve the execute-api URL's shape, /<stage>/... (default: a custom domain's)",
+    )
+    local.add_argument(
+        "--host",
+        default=None,
+        help=f"the Host the app sees (default: {EXECUTE_API_HOST} with --stage, "
+        "else exports.example.com, a custom domain)",
+    )
     local.add_argument("--scale", type=float, default=1.0, help="divide byte and time limits by it")
     local.add_argument("--burst-mb", type=float, default=defaults.burst_bytes / MB)
     local.add_argument("--rate-mb", type=float, default=defaults.rate / MB, help="after the burst")
@@ -256,7 +318,8 @@ def limits_from(args: argparse.Namespace) -> Limits:
 def run(args: argparse.Namespace) -> int:
     """Start run.sh as the adapter would, then serve it through the limits until stopped."""
     limits = limits_from(args)
-    with adapter_process(args.app_port) as upstream:
+    host = args.host or (EXECUTE_API_HOST if args.stage else "exports.example.com")
+    with adapter_process(args.app_port, host=host) as upstream:
         print(
             f"run.sh ready on {upstream}; through the limits on http://127.0.0.1:{args.port} "
             f"(first {limits.burst_bytes / MB:g} MB, then {limits.rate / MB:g} MB/s, "
@@ -264,7 +327,9 @@ def run(args: argparse.Namespace) -> int:
             f"or {limits.duration:g} s)",
             file=sys.stderr,
         )
-        proxy = LimitsProxy(upstream, limits, args.stage)
+        public = f"/{args.stage}" if args.stage else ""
+        print(f"https://{host}{public}/ is http://127.0.0.1:{args.port}{public}/", file=sys.stderr)
+        proxy = LimitsProxy(upstream, limits, args.stage, host)
         # uvicorn hands a SIGTERM or SIGINT it caught back to the handler it found once it
         # has shut down: exit through Python there, so run.sh is stopped on the way out.
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -10,12 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 import requests
 from django.urls import reverse
+from httpx_sse import connect_sse
 from stream_exports_client import Download
 
-from deploy.local import MB, Limits
+from deploy.__main__ import main as deploy_main
+from deploy.local import EXECUTE_API_HOST, MB, Limits
 from stream_exports.http.access import sign_url
 
 from ..servers import ROOT, free_port, server_env
@@ -45,12 +50,13 @@ def deploy_local(world, tmp_path: Path, *options: str, **settings: object) -> It
         command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
     )
     base = f"http://127.0.0.1:{port}"
+    stage = f"/{options[options.index('--stage') + 1]}" if "--stage" in options else ""
     try:
         deadline = time.monotonic() + 40
         while True:
             assert process.poll() is None, (tmp_path / "local.log").read_text()
             try:
-                if requests.get(base + "/exports/health", timeout=1).ok:
+                if requests.get(base + stage + "/exports/health", timeout=1).ok:
                     break
             except requests.ConnectionError:
                 pass
@@ -107,3 +113,79 @@ def test_an_idle_stream_is_cut_and_gateway_requests_cannot_start_lambda_jobs(wor
         refused = requests.post(base + "/events", data=b"{}", timeout=10)
         assert refused.status_code == 403  # the gateway's request context is not Lambda's own
         assert "API Gateway" in refused.json()["error"]
+
+
+def sse_events(url: str) -> list[tuple[str, dict]]:
+    """(event, data) until ``done``."""
+    seen = []
+    with httpx.Client(timeout=60) as client, connect_sse(client, "GET", url) as source:
+        for event in source.iter_sse():
+            seen.append((event.event, json.loads(event.data)))
+            if event.event == "done":
+                break
+    return seen
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("stage", ["prod", None], ids=["execute-api", "custom-domain"])
+def test_as_the_gateway_calls_it_exports_jobs_links_and_downloads_work(
+    world, tmp_path, stage, capsys
+):
+    """The client's URLs have ``/prod`` (execute-api) or no prefix (a custom domain); the
+    app gets the path without it, and every link it answers with carries it."""
+    prefix = f"/{stage}" if stage else ""
+    options = ("--stage", stage) if stage else ()
+    staff = world["users"]["staff"]
+    with deploy_local(world, tmp_path, *options) as origin:
+        base = origin + prefix
+        if stage:  # the gateway has nothing outside the stage
+            assert requests.get(origin + "/exports/health", timeout=10).status_code == 403
+        export = requests.get(base + sign_url("/exports/orders.ndjson", staff, {"limit": 100}))
+        assert export.status_code == 200, export.text
+        lines = export.text.splitlines()
+        assert len(lines) == 101 and '"status":"complete"' in lines[-1]
+
+        start = requests.post(base + sign_url("/exports/orders/jobs", staff, {"limit": 300}))
+        assert start.status_code == 202, start.text
+        links = start.json()["links"]
+        assert all(link.startswith(prefix + "/exports/jobs/") for link in links.values()), links
+        events = sse_events(origin + links["events"])
+        assert events[-1][1]["status"] == "succeeded", events
+        log = requests.get(origin + links["log"], timeout=30).text.splitlines()
+        assert "succeeded: 300 rows" in log[-1]
+        download = requests.get(origin + links["download"], timeout=30)
+        assert download.status_code == 200, download.text
+        assert len(download.text.splitlines()) == 301
+
+        admin = requests.get(base + "/admin/", allow_redirects=False, timeout=10)
+        assert admin.headers["Location"] == f"{prefix}/admin/login/?next={prefix}/admin/"
+
+        # what `manage.py export_url` prints (no prefix), after the deployed base URL
+        assert deploy_main(["verify", base + sign_url("/exports/orders.ndjson", staff)]) == 0
+    assert "OK: streamed" in capsys.readouterr().out
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("stage", ["prod", None], ids=["execute-api", "custom-domain"])
+def test_a_session_post_with_the_gateways_origin_gets_past_csrf(world, tmp_path, stage):
+    """Django sees https only because it trusts the gateway's X-Forwarded-Proto: the admin's
+    login (a session POST, CSRF-checked) passes with ``Origin: https://<host>``."""
+    prefix = f"/{stage}" if stage else ""
+    options = ("--stage", stage) if stage else ()
+    host = EXECUTE_API_HOST if stage else "exports.example.com"
+    with deploy_local(world, tmp_path, *options) as origin:
+        login = f"{origin}{prefix}/admin/login/"
+        page = requests.get(login, timeout=10)
+        assert "Secure" in page.headers["Set-Cookie"]  # cookies only over HTTPS
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        assert token, page.text
+        # requests keeps Secure cookies off plain http: send it as the browser over https does
+        cookie = f"csrftoken={page.cookies['csrftoken']}"
+        form = {"username": "root", "password": "pw", "csrfmiddlewaretoken": token[1]}
+        form["next"] = f"{prefix}/admin/"
+        headers = {"Origin": f"https://{host}", "Cookie": cookie}
+        signed_in = requests.post(login, form, headers=headers, allow_redirects=False, timeout=10)
+        assert signed_in.status_code == 302, signed_in.text
+        assert signed_in.headers["Location"] == f"{prefix}/admin/"
+        elsewhere = {**headers, "Origin": "https://evil.example"}
+        assert requests.post(login, form, headers=elsewhere, timeout=10).status_code == 403
