@@ -41,6 +41,8 @@ def run_up(args: argparse.Namespace) -> int:
         "SecretKeySecret": args.secret_key_secret,
         "StageName": args.stage,
     }
+    if args.custom_domains:
+        parameters["CustomDomains"] = args.custom_domains
     if args.adapter_layer_version:
         parameters["AdapterLayerVersion"] = str(args.adapter_layer_version)
     found = stack.deploy(clients(args.region), path, args.stack, args.bucket, parameters)
@@ -85,6 +87,9 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--database-url-secret", required=True, help="Secrets Manager name/ARN")
     up.add_argument("--secret-key-secret", required=True, help="Secrets Manager name/ARN")
     up.add_argument("--stage", default="prod")
+    up.add_argument(
+        "--custom-domains", help="the API's custom domains (comma-separated), hosts the app accepts"
+    )
     up.add_argument("--adapter-layer-version", type=int)
     up.add_argument("--package", help="an already built zip (skips packaging)")
     up.set_defaults(run=run_up)

@@ -101,6 +101,10 @@ def test_the_app_streams_and_jobs_run_in_a_buffered_function(monkeypatch):
         assert env[name]["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
         assert env[name]["AWS_LWA_PASS_THROUGH_PATH"] == "/events"
         assert env[name]["EXPORTS_BUCKET"] == {"Ref": "ExportsBucket"}
+        # HTTPS at the gateway, on purpose; the hosts come from the region and the domains
+        assert env[name]["DJANGO_BEHIND_API_GATEWAY"] == "1"
+        assert env[name]["DJANGO_CUSTOM_DOMAINS"] == {"Ref": "CustomDomains"}
+        assert "DJANGO_ALLOWED_HOSTS" not in env[name]
         assert props["Handler"] == "deploy/run.sh"
         assert props["Timeout"] == {"Ref": "TimeoutSeconds"}
         assert props["Code"] == {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}}
