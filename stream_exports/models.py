@@ -49,6 +49,9 @@ class ExportJob(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     dataset = models.CharField(max_length=64)
+    format = models.CharField(
+        max_length=8, default="ndjson", help_text="What the file is written as: ndjson or csv."
+    )
     params = models.JSONField(default=dict, help_text="The export's query parameters.")
     source = models.JSONField(
         default=dict, blank=True, help_text="Where the rows come from when not the dataset's own."
@@ -98,6 +101,7 @@ class ExportJob(models.Model):
         return {
             "id": str(self.id),
             "dataset": self.dataset,
+            "format": self.format,
             "status": self.status,
             "rows": self.rows,
             "total": self.total,

@@ -21,6 +21,7 @@ from contextlib import closing
 from typing import Any
 
 from .encoding import default, dumps
+from .ndjson import Position
 from .plan import RowPlan
 from .readers import row_batches
 
@@ -68,18 +69,27 @@ def csv_rows(rows: Sequence[Sequence[Any]], width: int) -> bytes:
 
 
 def csv_chunks(
-    plan: RowPlan, names: tuple[str, ...], *, bom: bool = False, label: str = "export"
+    plan: RowPlan,
+    names: tuple[str, ...],
+    *,
+    bom: bool = False,
+    header: bool = True,
+    label: str = "export",
+    position: Position | None = None,
 ) -> Generator[bytes, None, None]:
-    """The header row, then a chunk of rows per batch. A failure after the first byte is
-    logged and raised again: the server then breaks the connection (no silent short file).
-    """
-    yield (BOM if bom else b"") + csv_rows([names], len(names))
-    rows = 0
+    """The header row, then a chunk of rows per batch (``position``, if given, kept up to
+    date as for NDJSON). A failure after the first byte is logged and raised again: the
+    server then breaks the connection (no silent short file)."""
+    at = position if position is not None else Position()
+    if header:
+        yield (BOM if bom else b"") + csv_rows([names], len(names))
+    index = plan.cursor_index
     try:
         with closing(row_batches(plan)) as batches:
             for batch in batches:
-                rows += len(batch)
+                at.rows += len(batch)
+                at.last = batch[-1][index]
                 yield csv_rows(batch, len(names))
     except Exception:
-        logger.exception("%s failed after %d rows (CSV: the connection is broken)", label, rows)
+        logger.exception("%s failed after %d rows (CSV: the connection is broken)", label, at.rows)
         raise

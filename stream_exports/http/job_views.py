@@ -15,7 +15,9 @@ from django.views.decorators.http import require_POST, require_safe
 
 from ..conf import conf
 from ..core.datasets import registry
-from ..core.query import SIGNATURE
+from ..core.formats import MEDIA_TYPES
+from ..core.query import FORMATS, SIGNATURE, ParamError
+from ..core.query import NDJSON as NDJSON_FORMAT
 from ..jobs.files import GZIP, is_s3
 from ..jobs.follow import EventFollower, Follower, LogFollower, afollow, follow
 from ..jobs.lifecycle import create_job, request_cancel
@@ -27,7 +29,6 @@ from .compression import IDENTITY
 from .refusals import REFUSALS, refusal
 from .responses import (
     EVENT_STREAM,
-    NDJSON,
     TEXT,
     database_down_is_503,
     is_asgi,
@@ -96,10 +97,18 @@ def session_or_signed_post(view: View) -> View:
 
 @session_or_signed_post
 def start_job(request: HttpRequest, name: str) -> HttpResponseBase:
-    """``POST /exports/<name>/jobs?<filters>``: 202 and the new job, with signed links."""
+    """``POST /exports/<name>/jobs?<filters>[&format=csv]``: 202 and the new job, with
+    signed links."""
     try:
         user = request_user(request)
-        job = create_job(registry.allowed(name, user), request.GET, user)
+        dataset = registry.allowed(name, user)
+        params = request.GET.copy()
+        format = params.pop("format", [NDJSON_FORMAT])[-1]
+        if format not in FORMATS:
+            raise ParamError(
+                "format", f"{format!r} is no format; give one of {', '.join(FORMATS)}."
+            )
+        job = create_job(dataset, params, user, format=format)
     except REFUSALS as exc:
         return refusal(request, exc)
     submit_on_commit(job.pk)
@@ -215,7 +224,7 @@ def job_download(request: HttpRequest, job_id: Any) -> HttpResponseBase:
             request,
             user,
             lambda: file_chunks(job),
-            NDJSON,
+            MEDIA_TYPES[job.format],
             download_name(job),
             compress=True,
             stored=stored,

@@ -11,15 +11,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from ..core.csv_format import MEDIA_TYPE as CSV_MEDIA_TYPE
-from ..core.csv_format import csv_chunks
 from ..core.datasets import Dataset, registry
-from ..core.ndjson import ndjson_chunks
+from ..core.formats import MEDIA_TYPES, export_chunks
 from ..core.query import CSV, parse_export_query
 from ..core.query import NDJSON as NDJSON_FORMAT
 from .access import AccessDenied, request_user
 from .refusals import REFUSALS, denied, refusal
-from .responses import NDJSON, database_down_is_503, open_stream
+from .responses import database_down_is_503, open_stream
 
 __all__ = ["dataset_list", "describe", "export", "export_csv", "export_ndjson", "health"]
 
@@ -73,12 +71,11 @@ def export(request: HttpRequest, name: str, format: str) -> HttpResponseBase:
     plan, label = query.row_plan(user), f"export {name!r}"
 
     def chunks() -> Iterator[bytes]:
-        if format == CSV:
-            return csv_chunks(plan, query.fields, bom=query.bom, label=label)
-        return ndjson_chunks(plan, query.fields, with_trailer=query.trailer, label=label)
+        return export_chunks(
+            format, plan, query.fields, label=label, trailer=query.trailer, bom=query.bom
+        )
 
-    content_type = CSV_MEDIA_TYPE if format == CSV else NDJSON
-    return open_stream(request, user, chunks, content_type, filename, compress=True)
+    return open_stream(request, user, chunks, MEDIA_TYPES[format], filename, compress=True)
 
 
 @require_safe

@@ -19,7 +19,7 @@ from django.utils import timezone
 from ..conf import conf
 from ..core.datasets import Dataset, registry
 from ..core.encoding import dumps
-from ..core.query import ExportQuery, job_params, parse_export_query
+from ..core.query import NDJSON, ExportQuery, job_params, parse_export_query
 from ..models import ExportJob, JobEvent, JobLogLine, Status, job_storage
 from . import push
 from .files import discard
@@ -51,7 +51,7 @@ def query_for(job: ExportJob) -> tuple[Dataset, ExportQuery]:
     params = QueryDict(mutable=True)
     for key, value in job.params.items():
         params[key] = value
-    return dataset, parse_export_query(dataset, params)
+    return dataset, parse_export_query(dataset, params, job.format)
 
 
 def create_job(
@@ -59,22 +59,23 @@ def create_job(
     params: QueryDict | dict[str, str],
     owner: Any,
     source: dict[str, Any] | None = None,
+    format: str = NDJSON,
 ) -> ExportJob:
-    """Validate ``params`` (``ParamError`` if bad) and queue a job for ``owner``.
-
-    ``source`` names rows other than the dataset's own (``jobs.sources``).
+    """Validate ``params`` (``ParamError`` if bad) and queue a job for ``owner`` that
+    writes ``format``. ``source`` names rows other than the dataset's own (``jobs.sources``).
     """
     query = QueryDict(mutable=True)
     for key, value in params.lists() if isinstance(params, QueryDict) else params.items():
         query.setlist(key, value if isinstance(value, list) else [value])
     query = job_params(query)
-    parse_export_query(dataset, query)
+    parse_export_query(dataset, query, format)
     job = ExportJob.objects.create(
-        dataset=dataset.name, params=query.dict(), owner=owner, source=source or {}
+        dataset=dataset.name, format=format, params=query.dict(), owner=owner, source=source or {}
     )
     record_event(job, "progress")
     origin = f" of {source['description']}" if source and source.get("description") else ""
-    log(job, f"queued: {dataset.name} export{origin}{describe_params(job.params)}")
+    kind = "" if format == NDJSON else f" {format.upper()}"
+    log(job, f"queued: {dataset.name}{kind} export{origin}{describe_params(job.params)}")
     return job
 
 

@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,8 +22,10 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 
 from ..conf import conf
-from ..core.ndjson import MEDIA_TYPE, Position, ndjson_chunks, parse_trailer
+from ..core.formats import MEDIA_TYPES, export_chunks
+from ..core.ndjson import Position, describe_failure, parse_trailer
 from ..core.plan import RowPlan
+from ..core.query import NDJSON, ExportQuery
 from ..models import ExportJob, Status, job_storage
 from .files import GZIP, GzipWriter, JobFile, open_sink
 from .lifecycle import finish, log, query_for, record_event
@@ -115,9 +117,9 @@ def open_job_file(job: ExportJob) -> JobFile:
     """The job's file in storage, new or continued from the job's checkpoint."""
     saved = job.checkpoint.get("file") or {}
     gzip = conf.JOB_FILE_GZIP if not saved else saved.get("gzip") is not None
-    name = saved.get("name") or f"stream_exports/{job.pk}.ndjson" + (".gz" if gzip else "")
+    name = saved.get("name") or f"stream_exports/{job.pk}.{job.format}" + (".gz" if gzip else "")
     headers = {
-        "ContentType": MEDIA_TYPE,
+        "ContentType": MEDIA_TYPES[job.format],
         "ContentDisposition": content_disposition_header(True, download_name(job)) or "",
         **({"ContentEncoding": GZIP} if gzip else {}),
     }
@@ -131,7 +133,7 @@ def open_job_file(job: ExportJob) -> JobFile:
 
 def download_name(job: ExportJob) -> str:
     """The name a job's file is downloaded as."""
-    return f"{job.dataset}-{job.pk}.ndjson"
+    return f"{job.dataset}-{job.pk}.{job.format}"
 
 
 @dataclass
@@ -162,17 +164,23 @@ def _checkpoint(at: Position, progress: Progress, file: dict[str, Any]) -> dict[
 
 
 def _write(
-    chunks: Iterator[bytes], out: JobFile, progress: Progress, at: Position, part: Slice
+    chunks: Iterator[bytes],
+    out: JobFile,
+    progress: Progress,
+    at: Position,
+    part: Slice,
+    ending: Ending,
 ) -> tuple[str, str]:
     """Write chunks, counting progress and a checkpoint per stored part (the progress
-    thread saves them: this thread reads inside a transaction); return the trailer's
-    status and error, ``cancelled``, or ``continued`` when the slice ended."""
+    thread saves them: this thread reads inside a transaction); return how the file
+    ended (the NDJSON trailer's status and error, or ``ending``'s), ``cancelled``, or
+    ``continued`` when the slice ended."""
     last_line = b""
     for chunk in chunks:
         state = out.write(chunk)
         last_line = chunk.rstrip(b"\n").rsplit(b"\n", 1)[-1]
         progress.bytes += len(chunk)
-        if parse_trailer(last_line) is not None:
+        if progress.job.format == NDJSON and parse_trailer(last_line) is not None:
             break
         progress.rows = at.rows
         if state is not None:
@@ -182,6 +190,8 @@ def _write(
         if part.over and (state := out.checkpoint()) is not None:
             progress.checkpoint = _checkpoint(at, progress, state)
             return "continued", ""
+    if progress.job.format != NDJSON:
+        return ending.status, ending.error
     end = parse_trailer(last_line)
     return (end.status, end.error) if end is not None else ("error", "")
 
@@ -202,17 +212,46 @@ def run_job(job_id: Any, deadline: float | None = None) -> bool:
         return False
 
 
-def job_plan(job: ExportJob) -> tuple[RowPlan, tuple[str, ...], int | None]:
-    """What ``job`` reads (its dataset's rows, or its source's), its fields and limit."""
+def job_plan(job: ExportJob) -> tuple[RowPlan, ExportQuery]:
+    """What ``job`` reads (its dataset's rows, or its source's), and its query."""
     dataset, query = query_for(job)
     if job.source:
         rows = source_rows(job.source, job.owner)
-        return RowPlan.in_queryset_order(dataset, rows, query.fields), query.fields, query.limit
-    return query.row_plan(job.owner), query.fields, query.limit
+        return RowPlan.in_queryset_order(dataset, rows, query.fields), query
+    return query.row_plan(job.owner), query
+
+
+@dataclass
+class Ending:
+    """How a CSV file's chunks ended (NDJSON says it in its trailer)."""
+
+    status: str = "complete"
+    error: str = ""
+
+
+def job_chunks(
+    job: ExportJob, plan: RowPlan, query: ExportQuery, at: Position, ending: Ending
+) -> Generator[bytes, None, None]:
+    """The job's file as it is made: NDJSON with its trailer, or CSV (a continued one
+    without a second header) whose failure is told through ``ending``."""
+    chunks = export_chunks(
+        job.format,
+        plan,
+        query.fields,
+        label=f"job {job.pk}",
+        bom=query.bom,
+        header=not job.checkpoint,
+        position=at,
+    )
+    try:
+        yield from chunks
+    except Exception as exc:  # (NDJSON turns its failures into its trailer)
+        ending.status, ending.error = "error", describe_failure(exc)
 
 
 def _run(job: ExportJob, part: Slice) -> bool:
-    plan, fields, limit = job_plan(job)
+    plan, query = job_plan(job)
+    limit = query.limit
     saved = job.checkpoint
     at = Position(rows=saved.get("rows", 0), last=saved.get("last"))
     if saved:
@@ -229,14 +268,15 @@ def _run(job: ExportJob, part: Slice) -> bool:
     progress = Progress(job)
     progress.rows, progress.bytes = at.rows, saved.get("bytes", 0)
     progress.start()
-    chunks = ndjson_chunks(plan, fields, label=f"job {job.pk}", position=at)
+    ending = Ending()
+    chunks = job_chunks(job, plan, query, at, ending)
     out: JobFile | None = None
     try:
         with closing(chunks):
             out = open_job_file(job)
             if (state := out.opened()) is not None:
                 progress.checkpoint = _checkpoint(at, progress, state)
-            status, error = _write(chunks, out, progress, at, part)
+            status, error = _write(chunks, out, progress, at, part, ending)
     except OSError as exc:
         status, error = "error", f"could not write the export file: {exc}"
     except Exception as exc:  # the storage's own errors (S3's ClientError, ...)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 from stream_exports.http import responses
@@ -81,3 +83,21 @@ def test_export_now_over_the_per_user_cap_gets_429(world, settings, monkeypatch)
     third = run_action(client, "export_ndjson_now", "paid__exact=1")
     assert third.status_code == 200
     third.close()
+
+
+def test_csv_now_and_in_background_export_the_changelists_rows(world):
+    client = client_for(world, "staff")
+    now = run_action(client, "export_csv_now", "paid__exact=1&q=ana&o=-3")
+    assert now["Content-Type"] == "text/csv; charset=utf-8; header=present"
+    assert now["Content-Disposition"].endswith('.csv"')
+    table = list(csv.reader(io.StringIO(b"".join(now.streaming_content).decode(), newline="")))
+    assert [int(row[0]) for row in table[1:]] == matching_ids()
+    later = run_action(client, "export_csv_background", "paid__exact=1&q=ana&o=-3")
+    job = ExportJob.objects.get()
+    assert later.status_code == 302
+    assert (job.format, job.status, job.rows) == ("csv", "succeeded", len(matching_ids()))
+    download = client.get(f"/exports/jobs/{job.pk}/download")
+    assert download["Content-Disposition"] == f'attachment; filename="orders-{job.pk}.csv"'
+    assert b"".join(download.streaming_content) == b"".join(
+        run_action(client, "export_csv_now", "paid__exact=1&q=ana&o=-3").streaming_content
+    )

@@ -20,9 +20,11 @@ import pytest
 import requests
 from botocore.awsrequest import AWSResponse
 from django.test import Client
+from django.urls import reverse
 
 from stream_exports.aws.events import invocation_payload
 from stream_exports.aws.runner import LambdaRunner
+from stream_exports.http.access import sign_url
 from stream_exports.jobs.files import GzipWriter
 from stream_exports.jobs.lifecycle import reap_stale_jobs
 from stream_exports.models import ExportJob, JobLogLine
@@ -271,3 +273,15 @@ def test_a_storage_error_mid_upload_fails_the_job_and_aborts_the_upload(
     s3_client = s3.client(s3_jobs["endpoint"])
     assert not s3_client.list_multipart_uploads(Bucket=s3_jobs["bucket"]).get("Uploads")
     assert not s3_client.list_objects_v2(Bucket=s3_jobs["bucket"]).get("Contents")
+
+
+def test_a_csv_job_in_slices_has_one_header_and_every_row(world, settings, s3_jobs):
+    body = run_with(world, settings, {"format": "csv"}, JOB_SLICE_SECONDS=0.2)
+    job = ExportJob.objects.get(pk=body["id"])
+    assert (job.format, job.status, job.rows) == ("csv", "succeeded", world["rows"])
+    log = JobLogLine.objects.filter(job=job, message__startswith="continuing after")
+    assert log.exists()
+    location = get(body["links"]["download"])["Location"]
+    path = reverse("stream_exports:csv", args=["orders"])
+    live = Client().get(sign_url(path, world["users"]["staff"], {})).streaming_content
+    assert requests.get(location, timeout=60).content == b"".join(live)
