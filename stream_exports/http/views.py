@@ -16,10 +16,19 @@ from ..core.formats import MEDIA_TYPES, export_chunks
 from ..core.query import CSV, parse_export_query
 from ..core.query import NDJSON as NDJSON_FORMAT
 from .access import AccessDenied, request_user
+from .openapi import document
 from .refusals import REFUSALS, denied, refusal
 from .responses import database_down_is_503, open_stream
 
-__all__ = ["dataset_list", "describe", "export", "export_csv", "export_ndjson", "health"]
+__all__ = [
+    "dataset_list",
+    "describe",
+    "export",
+    "export_csv",
+    "export_ndjson",
+    "health",
+    "openapi_document",
+]
 
 
 def describe(dataset: Dataset) -> dict[str, Any]:
@@ -55,6 +64,19 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
         return denied(request, exc)
     allowed = [describe(d) for d in registry if d.has_permission(user)]
     return JsonResponse(allowed, safe=False, json_dumps_params={"ensure_ascii": False})
+
+
+@require_safe
+@database_down_is_503
+def openapi_document(request: HttpRequest) -> HttpResponse:
+    """``GET /exports/openapi.json``: the API as OpenAPI 3.1, with the datasets the caller
+    may export (as ``GET /exports/`` lists them): a session or a signed URL."""
+    try:
+        user = request_user(request)
+    except AccessDenied as exc:
+        return denied(request, exc)
+    allowed = [d for d in registry if d.has_permission(user)]
+    return JsonResponse(document(allowed), json_dumps_params={"ensure_ascii": False})
 
 
 def export(request: HttpRequest, name: str, format: str) -> HttpResponseBase:
