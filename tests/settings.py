@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+from corsheaders.defaults import default_headers as default_cors_headers
 
 from stream_exports.aws import settings as aws_settings
 
@@ -35,11 +36,13 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "stream_exports",
     "tests.testapp",
 ]
 
 MIDDLEWARE = [
+    "corsheaders.middleware.CorsMiddleware",  # first: it answers preflights
     "django.middleware.security.SecurityMiddleware",
     "stream_exports.middleware.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -121,6 +124,16 @@ MEDIA_ROOT = Path(tempfile.gettempdir()) / f"stream_exports_test_media{_suffix}"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "admin:login"
+
+# Cross-origin front ends (django-cors-headers): the origins allowed to read the exports
+# API from a browser, comma-separated (https://app.example.com). Scripts on them use
+# signed URLs, so no cookies cross origins.
+CORS_ALLOWED_ORIGINS = [
+    origin for origin in os.environ.get("DJANGO_CORS_ALLOWED_ORIGINS", "").split(",") if origin
+]
+CORS_URLS_REGEX = r"^/exports/"
+CORS_EXPOSE_HEADERS = ["Content-Disposition", "Retry-After", "Location"]
+CORS_ALLOW_HEADERS = (*default_cors_headers, "last-event-id", "cache-control")
 
 # Any stream_exports setting, as JSON: STREAM_EXPORTS='{"JOB_RUNNER": "..."}'.
 STREAM_EXPORTS: dict = json.loads(os.environ.get("STREAM_EXPORTS", "{}"))

@@ -189,3 +189,24 @@ def test_a_session_post_with_the_gateways_origin_gets_past_csrf(world, tmp_path,
         assert signed_in.headers["Location"] == f"{prefix}/admin/"
         elsewhere = {**headers, "Origin": "https://evil.example"}
         assert requests.post(login, form, headers=elsewhere, timeout=10).status_code == 403
+
+
+@pytest.mark.servers
+def test_a_preflight_through_the_gateway_is_answered_for_an_allowed_origin(
+    world, tmp_path, monkeypatch
+):
+    """API Gateway hands ``OPTIONS`` to the function like any method; the app answers it."""
+    monkeypatch.setenv("DJANGO_CORS_ALLOWED_ORIGINS", "https://app.example.com")
+    path = sign_url(reverse("stream_exports:ndjson", args=["orders"]), world["users"]["staff"])
+    with deploy_local(world, tmp_path, "--stage", "prod") as origin:
+        headers = {
+            "Origin": "https://app.example.com",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "last-event-id",
+        }
+        answer = requests.options(f"{origin}/prod{path}", headers=headers, timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+        refused = {**headers, "Origin": "https://evil.example"}
+        answer = requests.options(f"{origin}/prod{path}", headers=refused, timeout=10)
+        assert "Access-Control-Allow-Origin" not in answer.headers
