@@ -5,6 +5,7 @@
     python -m deploy enable-streaming --api-id ID --stage prod
     python -m deploy verify URL
     python -m deploy local [--scale S] [--port 9000]   (the app behind AWS's limits, here)
+    python -m deploy openapi [--output FILE] [--function-arn ARN]   (API Gateway import body)
 
 AWS credentials and the region come from boto3's usual places (``AWS_PROFILE``,
 ``AWS_REGION``, ...) or ``--region``.
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import local, package, stack, streaming, verify
+from . import local, openapi, package, stack, streaming, verify
 
 
 def clients(region: str | None) -> dict[str, Any]:
@@ -109,6 +110,12 @@ def parser() -> argparse.ArgumentParser:
     )
     local.add_arguments(emulate)
     emulate.set_defaults(run=local.run)
+
+    described = commands.add_parser(
+        "openapi", help="the OpenAPI body for API Gateway's import, every route streaming"
+    )
+    openapi.add_arguments(described)
+    described.set_defaults(run=openapi.run)
     return main
 
 
