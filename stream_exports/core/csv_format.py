@@ -14,9 +14,12 @@ not a short file; the row count of a whole download is the job's ``rows``.
 from __future__ import annotations
 
 import csv
+import datetime
+import decimal
 import io
 import logging
-from collections.abc import Generator, Sequence
+import uuid
+from collections.abc import Callable, Generator, Sequence
 from contextlib import closing
 from typing import Any
 
@@ -36,36 +39,50 @@ MEDIA_TYPE = "text/csv; charset=utf-8; header=present"
 BOM = "\ufeff".encode()
 
 
+def _text(value: Any) -> str:
+    return str(default(value))
+
+
+#: How each common type is written, looked up by type (a row's cells are the hot loop).
+_WRITERS: dict[type, Callable[[Any], str]] = {
+    str: lambda value: value,
+    type(None): lambda value: "",
+    bool: lambda value: "true" if value else "false",
+    int: str,
+    float: lambda value: dumps(value).decode(),
+    list: lambda value: dumps(value).decode(),
+    dict: lambda value: dumps(value).decode(),
+    decimal.Decimal: str,
+    datetime.datetime: datetime.datetime.isoformat,
+    datetime.date: datetime.date.isoformat,
+    uuid.UUID: str,
+}
+
+
 def cell(value: Any) -> str:
     """One value as its CSV text, as the NDJSON export writes it."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float):
-        return dumps(value).decode()
-    if isinstance(value, list | dict):
-        return dumps(value).decode()
-    return str(default(value))
+    return _WRITERS.get(type(value), _text)(value)
 
 
 def csv_rows(rows: Sequence[Sequence[Any]], width: int) -> bytes:
     """Rows (their first ``width`` values) as CSV lines, each ended by ``\n``.
 
-    The writer is told rows end in CRLF, so that it quotes a value holding a CR as well
-    as one holding an LF; the CRLF it ends each row with is then written as LF alone.
+    A row with a CR in a value is written by a writer told that rows end in CRLF, so
+    that it quotes that value too (one told ``\n`` would not); its CRLF is then made LF.
     """
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    lines = []
+    plain = csv.writer(out, lineterminator="\n")
+    careful = csv.writer(out, lineterminator="\r\n")
     for row in rows:
-        writer.writerow([cell(value) for value in row[:width]])
-        lines.append(out.getvalue()[:-2])
-        out.seek(0)
-        out.truncate()
-    return "".join(line + "\n" for line in lines).encode()
+        cells = [cell(value) for value in row[:width]]
+        if any("\r" in text for text in cells):
+            careful.writerow(cells)
+            out.seek(out.tell() - 2)
+            out.write("\n")
+            out.truncate()
+        else:
+            plain.writerow(cells)
+    return out.getvalue().encode()
 
 
 def csv_chunks(
