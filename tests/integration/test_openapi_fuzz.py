@@ -67,6 +67,7 @@ def test_schemathesis_finds_no_5xx_and_no_nonconforming_answer(server, session_c
         capture_output=True,
         text=True,
         timeout=900,
+        cwd=tmp_path,  # (its example database stays there)
     )  # fmt: skip
     print(done.stdout[-4000:])
     assert done.returncode == 0, done.stdout[-8000:] + done.stderr[-2000:]
