@@ -17,6 +17,7 @@ from ..core.datasets import Dataset, ExportNotAllowed, UnknownDataset, registry
 from ..core.formats import MEDIA_TYPES, export_chunks
 from ..core.plan import RowPlan
 from ..core.query import CSV, NDJSON
+from ..http.measure import Stream
 from ..http.responses import open_stream
 from ..jobs.lifecycle import create_job
 from ..jobs.runners import submit_on_commit
@@ -89,6 +90,7 @@ class ExportActionsMixin(_ModelAdmin):
             MEDIA_TYPES[format],
             filename,
             compress=True,
+            stream=Stream("admin-export", format=format, dataset=dataset.name),
         )
 
     def export_in_background(

@@ -26,6 +26,7 @@ from ..jobs.worker import download_name
 from ..models import ExportJob, Status, job_storage
 from .access import request_user, sign_url
 from .compression import IDENTITY
+from .measure import Stream, refused
 from .refusals import REFUSALS, refusal
 from .responses import (
     EVENT_STREAM,
@@ -163,11 +164,18 @@ def last_event_id(request: HttpRequest) -> int:
 
 
 def following(
-    request: HttpRequest, user: Any, follower: Follower, content_type: str
+    request: HttpRequest, user: Any, follower: Follower, content_type: str, stream: Stream
 ) -> HttpResponseBase:
     """``follower``'s stream, in the shell the server needs."""
     shell = afollow if is_asgi(request) else follow
-    return open_stream(request, user, lambda: shell(follower), content_type)
+    return open_stream(request, user, lambda: shell(follower), content_type, stream=stream)
+
+
+def job_stream(kind: str, format: str | None, job: ExportJob) -> Stream:
+    """The measure of one of ``job``'s streams (``lines`` counted for logs and events)."""
+    lines = None if kind == "download" else 0
+    rows = job.rows if kind == "download" else None
+    return Stream(kind, format=format, dataset=job.dataset, job=str(job.pk), lines=lines, rows=rows)
 
 
 @require_safe
@@ -177,7 +185,7 @@ def job_events(request: HttpRequest, job_id: Any) -> HttpResponseBase:
 
     def events(job: ExportJob, user: Any) -> HttpResponseBase:
         follower = EventFollower(job.pk, seen=last_event_id(request))
-        return following(request, user, follower, EVENT_STREAM)
+        return following(request, user, follower, EVENT_STREAM, job_stream("events", "sse", job))
 
     return _job_or_error(request, job_id, events)
 
@@ -189,7 +197,7 @@ def job_log(request: HttpRequest, job_id: Any) -> HttpResponseBase:
 
     def log(job: ExportJob, user: Any) -> HttpResponseBase:
         follower = LogFollower(job.pk, follow=request.GET.get("follow", "1") not in ("0", "false"))
-        return following(request, user, follower, TEXT)
+        return following(request, user, follower, TEXT, job_stream("log", "text", job))
 
     return _job_or_error(request, job_id, log)
 
@@ -212,7 +220,9 @@ def job_download(request: HttpRequest, job_id: Any) -> HttpResponseBase:
     def download(job: ExportJob, user: Any) -> HttpResponseBase:
         if job.status != Status.SUCCEEDED or not job.file:
             detail = f": {job.error}" if job.error else ""
-            return json_error(409, f"job {job.pk} is {job.status}{detail}; no file to download.")
+            message = f"job {job.pk} is {job.status}{detail}; no file to download."
+            refused(request, 409, message, user)
+            return json_error(409, message)
         storage = job_storage()  # (read now: a model field's storage is fixed at start-up)
         if is_s3(storage):
             expire = conf.SIGNED_URL_EXPIRES
@@ -228,6 +238,7 @@ def job_download(request: HttpRequest, job_id: Any) -> HttpResponseBase:
             download_name(job),
             compress=True,
             stored=stored,
+            stream=job_stream("download", job.format, job),
         )
 
     return _job_or_error(request, job_id, download)

@@ -9,6 +9,7 @@ from django.urls import reverse
 from ..core.datasets import ExportNotAllowed, UnknownDataset
 from ..core.query import ParamError
 from .access import AccessDenied
+from .measure import refused
 from .responses import json_error
 
 __all__ = ["REFUSALS", "denied", "refusal"]
@@ -26,7 +27,15 @@ def denied(request: HttpRequest, exc: AccessDenied) -> HttpResponse:
 
 
 def refusal(request: HttpRequest, exc: Exception) -> HttpResponse:
-    """The 4xx for a refusal: 401/403 access, 404 unknown thing, 400 bad parameter."""
+    """The 4xx for a refusal: 401/403 access, 404 unknown thing, 400 bad parameter; a
+    refused stream's record written (:func:`~stream_exports.http.measure.refused`)."""
+    response = _answer(request, exc)
+    reason = exc.message if isinstance(exc, AccessDenied) else str(exc.args[0] if exc.args else exc)
+    refused(request, response.status_code, reason, getattr(request, "user", None))
+    return response
+
+
+def _answer(request: HttpRequest, exc: Exception) -> HttpResponse:
     if isinstance(exc, AccessDenied):
         return denied(request, exc)
     if isinstance(exc, ExportNotAllowed):

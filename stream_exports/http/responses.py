@@ -25,6 +25,7 @@ from ..core.encoding import dumps
 from ..core.ndjson import CONNECTION_LOST, MEDIA_TYPE
 from .compression import IDENTITY, NotAcceptable, compressed, decoded, encoding_for
 from .limits import TooManyStreams, limiter
+from .measure import CLIENT_GONE, Stream, ameasured, counted, measured, refused
 
 __all__ = [
     "EVENT_STREAM",
@@ -142,34 +143,51 @@ def open_stream(
     *,
     compress: bool = False,
     stored: str = IDENTITY,
+    stream: Stream | None = None,
 ) -> HttpResponseBase:
     """Every stream this app serves: counted against the caps (429 with ``Retry-After``
     when over them), released when it ends however it ends. With ``compress`` (exports
     and downloads) in the encoding ``Accept-Encoding`` and ``COMPRESSION`` choose, each
     chunk flushed; 406 when the client accepts none of them and refuses identity.
     ``stored``: the encoding ``make``'s chunks are in already (a job file), sent as they
-    are when the client takes it, decoded when not."""
+    are when the client takes it, decoded when not. ``stream``: what the record written
+    when it ends says (:mod:`~stream_exports.http.measure`); bytes, times and how it
+    ended are measured here."""
+    stream = stream if stream is not None else Stream("stream")
+    stream.user = getattr(user, "pk", None)
     encoding = stored
     if compress:
         try:
             encoding = encoding_for(request, stored)
         except NotAcceptable as exc:
+            refused(request, 406, str(exc), user)
             return json_error(406, str(exc))
     try:
         release = limiter.acquire(user.pk)
     except TooManyStreams as exc:
+        refused(request, 429, exc.message, user)
         busy = json_error(429, exc.message)
         busy["Retry-After"] = str(exc.retry_after)
         return busy
+    stream.encoding = encoding
+
+    def released() -> None:
+        release()
+        stream.finish(CLIENT_GONE)  # (no-op when the stream's end was measured already)
+
     try:
         chunks = make()
-        if encoding != stored:
-            assert isinstance(chunks, Iterator), "compressed streams are sync generators"
-            if stored != IDENTITY:
+        if isinstance(chunks, Iterator):
+            if encoding != stored and stored != IDENTITY:
                 chunks = decoded(chunks, stored)
-            if encoding != IDENTITY:
+            chunks = counted(chunks, stream)
+            if encoding != stored and encoding != IDENTITY:
                 chunks = compressed(chunks, encoding)
-        response = StreamResponse(request, chunks, content_type, filename, on_close=release)
+            chunks = measured(chunks, stream)
+        else:
+            assert encoding == stored, "compressed streams are sync generators"
+            chunks = ameasured(chunks, stream)
+        response = StreamResponse(request, chunks, content_type, filename, on_close=released)
     except BaseException:
         release()
         raise

@@ -13,9 +13,11 @@ from django.views.decorators.http import require_safe
 
 from ..core.datasets import Dataset, registry
 from ..core.formats import MEDIA_TYPES, export_chunks
+from ..core.ndjson import Position
 from ..core.query import CSV, parse_export_query
 from ..core.query import NDJSON as NDJSON_FORMAT
 from .access import AccessDenied, request_user
+from .measure import Stream
 from .openapi import document
 from .refusals import REFUSALS, denied, refusal
 from .responses import database_down_is_503, open_stream
@@ -90,14 +92,22 @@ def export(request: HttpRequest, name: str, format: str) -> HttpResponseBase:
     filename = None
     if query.download:
         filename = f"{name}-{timezone.now():%Y%m%dT%H%M%SZ}.{format}"
-    plan, label = query.row_plan(user), f"export {name!r}"
+    plan, label, position = query.row_plan(user), f"export {name!r}", Position()
+    stream = Stream("export", format=format, dataset=name, position=position)
 
     def chunks() -> Iterator[bytes]:
         return export_chunks(
-            format, plan, query.fields, label=label, trailer=query.trailer, bom=query.bom
+            format,
+            plan,
+            query.fields,
+            label=label,
+            trailer=query.trailer,
+            bom=query.bom,
+            position=position,
         )
 
-    return open_stream(request, user, chunks, MEDIA_TYPES[format], filename, compress=True)
+    media_type = MEDIA_TYPES[format]
+    return open_stream(request, user, chunks, media_type, filename, compress=True, stream=stream)
 
 
 @require_safe

@@ -145,3 +145,21 @@ def test_no_account_id_in_deploy():
             assert set(re.findall(r"\b\d{12}\b", path.read_text())) <= {"753240598075"}, path
     # The only 12-digit number is the Lambda Web Adapter layer's publisher, AWS's own.
     assert set(re.findall(r"\b\d{12}\b", TEMPLATE.read_text())) == {"753240598075"}
+
+
+def test_functions_are_traced_and_the_stage_logs_access_without_query_strings(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    resources = sam_transform()
+    for function in of_type(resources, "AWS::Lambda::Function").values():
+        assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}
+    (stage,) = of_type(resources, "AWS::ApiGateway::Stage").values()
+    assert stage["Properties"]["TracingEnabled"] is True
+    access = stage["Properties"]["AccessLogSetting"]
+    assert access["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    fields = json.loads(access["Format"])
+    assert fields["path"] == "$context.path"
+    assert "querystring" not in access["Format"].lower()  # sig never lands in access logs
+    (account,) = of_type(resources, "AWS::ApiGateway::Account").values()
+    assert account["Properties"]["CloudWatchRoleArn"] == {
+        "Fn::GetAtt": ["ApiGatewayLogRole", "Arn"]
+    }

@@ -87,7 +87,7 @@ def test_compression_can_be_turned_off(signed, settings):
     settings.STREAM_EXPORTS = {"COMPRESSION": ""}
     response = Client().get(signed({"limit": 5}), HTTP_ACCEPT_ENCODING="gzip")
     assert response.get("Content-Encoding") is None
-    assert response["Vary"] == "Accept-Encoding"
+    assert "Accept-Encoding" in response["Vary"].split(", ")  # (and Origin: CORS)
 
 
 def raw_body(url: str, encoding: str) -> tuple[requests.Response, bytes, float, float]:
@@ -112,7 +112,7 @@ def test_a_compressed_export_decodes_to_the_identity_body_and_streams(
     assert identity.headers.get("Content-Encoding") is None
     response, body, first, total = raw_body(url, encoding)
     assert response.headers["Content-Encoding"] == encoding
-    assert response.headers["Vary"] == "Accept-Encoding"
+    assert "Accept-Encoding" in response.headers["Vary"].split(", ")
     assert "Content-Length" not in response.headers
     decoded = decoder(encoding).decompress(body)
     assert decoded == identity.content
