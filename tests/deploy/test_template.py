@@ -163,3 +163,10 @@ def test_functions_are_traced_and_the_stage_logs_access_without_query_strings(mo
     assert account["Properties"]["CloudWatchRoleArn"] == {
         "Fn::GetAtt": ["ApiGatewayLogRole", "Arn"]
     }
+
+
+def test_the_allowed_origins_of_front_ends_are_a_parameter(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    functions = of_type(sam_transform(), "AWS::Lambda::Function")
+    env = functions["AppFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["DJANGO_CORS_ALLOWED_ORIGINS"] == {"Ref": "CorsAllowedOrigins"}
