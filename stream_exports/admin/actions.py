@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from ..core.datasets import Dataset, ExportNotAllowed, UnknownDataset, registry
 from ..core.formats import MEDIA_TYPES, export_chunks
+from ..core.ndjson import Position
 from ..core.plan import RowPlan
 from ..core.query import CSV, NDJSON
 from ..http.measure import Stream
@@ -82,15 +83,16 @@ class ExportActionsMixin(_ModelAdmin):
         fields = tuple(dataset.fields)
         plan = RowPlan.in_queryset_order(dataset, queryset, fields)
         filename = f"{dataset.name}-{timezone.now():%Y%m%dT%H%M%SZ}.{format}"
-        label = f"admin export {dataset.name!r}"
+        label, position = f"admin export {dataset.name!r}", Position()
+        stream = Stream("admin-export", format=format, dataset=dataset.name, position=position)
         return open_stream(
             request,
             request.user,
-            lambda: export_chunks(format, plan, fields, label=label),
+            lambda: export_chunks(format, plan, fields, label=label, position=position),
             MEDIA_TYPES[format],
             filename,
             compress=True,
-            stream=Stream("admin-export", format=format, dataset=dataset.name),
+            stream=stream,
         )
 
     def export_in_background(

@@ -3,7 +3,9 @@ ends with, and its CloudWatch embedded metric format on Lambda."""
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 from typing import Any
 
@@ -165,3 +167,23 @@ def test_on_lambda_the_record_is_embedded_metric_format_on_stdout(
     assert isinstance(record["_aws"]["Timestamp"], int)
     assert records() == []  # not twice
     assert "sig=" not in line
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("action", ["export_ndjson_now", "export_csv_now"])
+def test_the_admins_export_now_is_measured(world, records, action):
+    from ..admin.changelist import client_for, run_action
+
+    response = run_action(client_for(world, "staff"), action, "paid__exact=1&q=ana")
+    body = b"".join(response.streaming_content)
+    [record] = records()
+    assert (record["stream"], record["dataset"], record["outcome"]) == (
+        "admin-export",
+        "orders",
+        "complete",
+    )
+    lines: list = body.rstrip(b"\n").split(b"\n")
+    if "csv" in action:  # (a quoted value may hold a newline)
+        lines = list(csv.reader(io.StringIO(body.decode(), newline="")))
+    assert record["rows"] == len(lines) - 1  # less the trailer or the header row
+    assert record["user"] == world["users"]["staff"].pk
