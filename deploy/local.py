@@ -233,7 +233,8 @@ def adapter_env(port: int, task_root: Path, host: str = EXECUTE_API_HOST) -> dic
     its ``python`` is this interpreter (on Lambda: the runtime's, with the package's deps).
     A ``host`` that is not an execute-api host is the app's custom domain."""
     region = host.split(".")[2] if ".execute-api." in host else "us-east-1"
-    domains = {} if ".execute-api." in host else {"DJANGO_CUSTOM_DOMAINS": host}
+    name = host.split(":", 1)[0]  # (a port, as a test's, is no part of a host name)
+    domains = {} if ".execute-api." in host else {"DJANGO_CUSTOM_DOMAINS": name}
     return {
         **os.environ,
         "AWS_REGION": region,
@@ -298,6 +299,8 @@ def add_arguments(local: argparse.ArgumentParser) -> None:
     local.add_argument("--burst-mb", type=float, default=defaults.burst_bytes / MB)
     local.add_argument("--rate-mb", type=float, default=defaults.rate / MB, help="after the burst")
     local.add_argument("--max-mb", type=float, default=defaults.max_bytes / MB)
+    local.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM), as the gateway")
+    local.add_argument("--tls-key", help="the certificate's private key (PEM)")
     local.add_argument("--idle", type=float, default=defaults.idle, help="seconds (EDGE: 30)")
     local.add_argument("--duration", type=float, default=defaults.duration, help="seconds")
 
@@ -328,13 +331,25 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         public = f"/{args.stage}" if args.stage else ""
-        print(f"https://{host}{public}/ is http://127.0.0.1:{args.port}{public}/", file=sys.stderr)
+        scheme = "https" if args.tls_cert else "http"
+        print(
+            f"https://{host}{public}/ is {scheme}://127.0.0.1:{args.port}{public}/", file=sys.stderr
+        )
         proxy = LimitsProxy(upstream, limits, args.stage, host)
         # uvicorn hands a SIGTERM or SIGINT it caught back to the handler it found once it
         # has shut down: exit through Python there, so run.sh is stopped on the way out.
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, _exit)
-        uvicorn.run(proxy, host="127.0.0.1", port=args.port, log_level="warning", lifespan="off")
+        tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key} if args.tls_cert else {}
+        uvicorn.run(
+            proxy,
+            host="127.0.0.1",
+            port=args.port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=5,  # streams still open then are cut, as at a redeploy
+            **tls,
+        )
     return 0
 
 

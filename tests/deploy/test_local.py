@@ -38,25 +38,39 @@ def test_the_limits_are_awss_and_scale_down_bytes_and_times_but_not_the_rate():
 
 
 @contextmanager
-def deploy_local(world, tmp_path: Path, *options: str, **settings: object) -> Iterator[str]:
-    """``python -m deploy local`` on the test database (``settings``: STREAM_EXPORTS);
-    yields the proxy's base URL."""
-    port, app_port = free_port(), free_port()
+def deploy_local(
+    world,
+    tmp_path: Path,
+    *options: str,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    **settings: object,
+) -> Iterator[str]:
+    """``python -m deploy local`` on the test database (``settings``: STREAM_EXPORTS,
+    ``env``: more of its environment); yields the proxy's base URL (https with
+    ``--tls-cert``)."""
+    port, app_port = port or free_port(), free_port()
     command = [sys.executable, "-m", "deploy", "local", "--port", str(port)]
     command += ["--app-port", str(app_port), *options]
-    env = {**server_env(world, **settings), "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    environment = {
+        **os.environ,
+        **server_env(world, **settings),
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        **(env or {}),
+    }
     log = (tmp_path / "local.log").open("wb")
     process = subprocess.Popen(
-        command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+        command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
     )
-    base = f"http://127.0.0.1:{port}"
+    base = f"{'https' if '--tls-cert' in options else 'http'}://127.0.0.1:{port}"
     stage = f"/{options[options.index('--stage') + 1]}" if "--stage" in options else ""
     try:
         deadline = time.monotonic() + 40
         while True:
             assert process.poll() is None, (tmp_path / "local.log").read_text()
             try:
-                if requests.get(base + stage + "/exports/health", timeout=1).ok:
+                health = requests.get(base + stage + "/exports/health", timeout=1, verify=False)
+                if health.ok:
                     break
             except requests.ConnectionError:
                 pass
