@@ -77,7 +77,7 @@ def test_a_csv_export_counts_its_rows_without_a_trailer(world, records):
 
 @pytest.mark.django_db
 def test_an_export_the_client_leaves_is_client_gone(signed, records, settings):
-    settings.STREAM_EXPORTS = {"CHUNK_SIZE": 10}
+    settings.STREAM_EXPORTS = {"CHUNK_SIZE": 10, "COPY_FAST_PATH": False}
     response = Client().get(signed({"limit": 100}))
     first = next(iter(response.streaming_content))
     response.close()
@@ -91,7 +91,7 @@ def test_an_export_the_client_leaves_is_client_gone(signed, records, settings):
 def test_an_export_that_fails_after_its_first_batch_is_an_error_with_a_reason(
     signed, records, settings, fails_after_first_batch
 ):
-    settings.STREAM_EXPORTS = {"CHUNK_SIZE": 10, "ENGINE": "cursor"}
+    settings.STREAM_EXPORTS = {"CHUNK_SIZE": 10, "ENGINE": "cursor", "COPY_FAST_PATH": False}
     body = b"".join(Client().get(signed({"limit": 100})).streaming_content)
     [record] = records()
     assert record["outcome"] == "error"
