@@ -101,6 +101,25 @@ def test_an_export_that_fails_after_its_first_batch_is_an_error_with_a_reason(
 
 
 @pytest.mark.django_db
+def test_a_csv_export_that_fails_breaks_the_connection_and_says_why(
+    world, records, settings, fails_after_first_batch
+):
+    from django.urls import reverse
+
+    from stream_exports.http.access import sign_url
+
+    settings.STREAM_EXPORTS = {"CHUNK_SIZE": 10, "ENGINE": "cursor"}
+    path = reverse("stream_exports:csv", args=["orders"])
+    response = Client().get(sign_url(path, world["users"]["staff"], {"limit": 100}))
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        b"".join(response.streaming_content)
+    [record] = records()
+    assert (record["format"], record["outcome"]) == ("csv", "error")
+    assert record["reason"] == "RuntimeError: disk on fire"
+    assert record["rows"] == 10
+
+
+@pytest.mark.django_db
 def test_a_refused_export_is_refused_with_its_status(world, signed, records, caplog):
     path = signed({"limit": 1})
     tampered = path.replace("limit=1", "limit=2")
