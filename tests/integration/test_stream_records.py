@@ -17,11 +17,19 @@ from ..servers import Server
 pytestmark = pytest.mark.servers
 
 
-def records_of(server: Server, count: int, **match: Any) -> list[dict[str, Any]]:
-    """The stream records in the server's log that ``match``, once there are ``count``."""
+def log_end(server: Server) -> int:
+    """Where the server's log ends now: records before it are other tests'."""
+    return server.log.stat().st_size
+
+
+def records_of(server: Server, since: int, count: int, **match: Any) -> list[dict[str, Any]]:
+    """The stream records written to the server's log after ``since`` that ``match``,
+    once there are ``count`` (the server is shared by the session's tests)."""
     deadline = time.monotonic() + 20
     while True:
-        lines = server.log.read_text(errors="replace").splitlines()
+        with server.log.open("rb") as log:
+            log.seek(since)
+            lines = log.read().decode(errors="replace").splitlines()
         found = [json.loads(line) for line in lines if line.startswith('{"stream"')]
         found = [r for r in found if all(r.get(k) == v for k, v in match.items())]
         if len(found) >= count or time.monotonic() > deadline:
@@ -30,7 +38,7 @@ def records_of(server: Server, count: int, **match: Any) -> list[dict[str, Any]]
 
 
 def test_exports_complete_cut_and_refused_are_recorded(server, world):
-    staff = world["users"]["staff"]
+    staff, since = world["users"]["staff"], log_end(server)
     path = reverse("stream_exports:ndjson", args=["orders"])
     with httpx.Client(base_url=server.url, timeout=60) as client:
         url = sign_url(path, staff, {"limit": 321, "fields": "id,amount"})
@@ -40,18 +48,18 @@ def test_exports_complete_cut_and_refused_are_recorded(server, world):
         with client.stream("GET", sign_url(path, staff, {"fields": "id,customer"})) as cut:
             next(cut.iter_raw())  # then hang up in the middle of 200,000 rows
         assert client.get(path + "?sig=forged").status_code == 403
-    [complete] = records_of(server, 1, outcome="complete", rows=321)
+    [complete] = records_of(server, since, 1, outcome="complete", rows=321)
     assert complete["encoding"] == "gzip"
     assert (complete["bytes"], complete["bytes_raw"]) == (len(wire), len(body))
-    [gone] = records_of(server, 1, outcome="client_gone", dataset="orders")
+    [gone] = records_of(server, since, 1, outcome="client_gone", dataset="orders")
     assert 0 < gone["rows"] < world["rows"]
-    refused = records_of(server, 1, outcome="refused", status=403)
+    refused = records_of(server, since, 1, outcome="refused", status=403)
     assert refused and refused[-1]["stream"] == "export"
     assert "sig=" not in server.log.read_text(errors="replace")
 
 
-def test_a_jobs_event_stream_and_log_are_recorded(server, world):
-    staff = world["users"]["staff"]
+def test_a_jobs_event_stream_and_log_are_recorded(server, world, committed_jobs):
+    staff, since = world["users"]["staff"], log_end(server)
     start = sign_url(reverse("stream_exports:jobs", args=["orders"]), staff, {"paid": "true"})
     with httpx.Client(base_url=server.url, timeout=60) as client:
         job = client.post(start).json()
@@ -59,9 +67,9 @@ def test_a_jobs_event_stream_and_log_are_recorded(server, world):
             body = b"".join(events.iter_raw())  # the stream ends after the "done" event
         assert b"event: done" in body
         log = client.get(job["links"]["log"] + "&follow=0").content
-    [followed] = records_of(server, 1, stream="events", job=job["id"])
+    [followed] = records_of(server, since, 1, stream="events", job=job["id"])
     assert followed["outcome"] == "complete"
     assert followed["bytes"] == len(body)
     assert followed["lines"] == body.count(b"\n")
-    [logged] = records_of(server, 1, stream="log", job=job["id"])
+    [logged] = records_of(server, since, 1, stream="log", job=job["id"])
     assert logged["bytes"] == len(log)
