@@ -6,6 +6,7 @@ accepts exactly what a Django form would and says why it refuses the rest.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from django.db.models import QuerySet
 
 __all__ = [
     "Filter",
+    "InstantField",
     "StrictBooleanField",
     "boolean",
     "choice",
@@ -42,6 +44,26 @@ class StrictBooleanField(forms.Field):
                 "Enter true or false (or 1/0, yes/no), not %(value)r.",
                 code="invalid",
                 params={"value": value},
+            ) from None
+
+
+class InstantField(forms.DateTimeField):
+    """An ISO 8601 datetime, as the instant it names, in UTC.
+
+    Python takes offsets up to 24 hours; databases do not (PostgreSQL refuses +16:00
+    mid-query, after the first byte). The instant is what a filter compares, so it is
+    given to the database in UTC; one that UTC cannot hold is refused here.
+    """
+
+    def to_python(self, value: Any) -> Any:
+        parsed = super().to_python(value)
+        if parsed is None or parsed.tzinfo is None:
+            return parsed
+        try:
+            return parsed.astimezone(dt.UTC)
+        except OverflowError:
+            raise ValidationError(
+                "%(value)r is outside the range of dates.", code="invalid", params={"value": value}
             ) from None
 
 
@@ -77,7 +99,7 @@ def boolean(field_name: str, help: str = "") -> Filter:
 
 def datetime(field_name: str, lookup: str = "exact", help: str = "") -> Filter:
     """An ISO 8601 datetime compared with ``lookup`` (gte, lt, ...)."""
-    return Filter(_lookup(field_name, lookup), forms.DateTimeField(), "datetime", help)
+    return Filter(_lookup(field_name, lookup), InstantField(), "datetime", help)
 
 
 def date(field_name: str, lookup: str = "exact", help: str = "") -> Filter:

@@ -39,8 +39,6 @@ def as_cell(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value)  # the database's JSON text, as the NDJSON export embeds it
     return str(value)
 
 
@@ -55,7 +53,12 @@ def test_csv_has_a_header_and_the_same_values_as_ndjson(signed, signed_csv):
     assert table[0] == FIELDS.split(",")
     assert len(table) == len(records) + 1
     for row, record in zip(table[1:], records, strict=True):
-        assert row == [as_cell(record[name]) for name in FIELDS.split(",")]
+        for text, name in zip(row, FIELDS.split(","), strict=True):
+            value = record[name]
+            if isinstance(value, dict | list):  # the database's own JSON text, as NDJSON's
+                assert json.loads(text) == value
+            else:
+                assert text == as_cell(value)
 
 
 def test_csv_takes_filters_after_and_bom(signed_csv):
@@ -67,6 +70,14 @@ def test_csv_takes_filters_after_and_bom(signed_csv):
     assert body.startswith("\ufeffid,".encode())
     table = rows_of(body.decode("utf-8-sig").encode())
     assert [int(row[0]) > 100 for row in table[1:]] == [True] * 5
+
+
+def test_an_offset_no_database_takes_is_filtered_as_its_utc_instant(signed_csv):
+    response = Client().get(signed_csv({"created_after": "2024-01-01T00:00:00+16:00"}))
+    assert response.status_code == 200
+    header, *rows = rows_of(b"".join(response.streaming_content))
+    column = header.index("created_at")
+    assert rows and all(row[column] >= "2023-12-31T08:00:00" for row in rows)
 
 
 @pytest.mark.parametrize(
