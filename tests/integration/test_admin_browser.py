@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -12,21 +11,11 @@ import pytest
 
 from ..admin.changelist import matching_ids
 from ..servers import Server, run_server, server_env
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from .browser import chromium, needs_chromium
 
 pytestmark = [
     pytest.mark.servers,
-    pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
+    needs_chromium,
 ]
 
 
@@ -39,12 +28,8 @@ def admin_server(world, tmp_path_factory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    with chromium() as instance:
         yield instance
-        instance.close()
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -7,7 +7,6 @@ origin (``DJANGO_CORS_ALLOWED_ORIGINS``) and the page uses signed URLs, no cooki
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,11 +18,11 @@ from django.urls import reverse
 from stream_exports.http.access import sign_url
 
 from ..servers import Server, free_port, run_server, server_env
-from .test_admin_browser import CHROMIUM, FLAGS
+from .browser import chromium, needs_chromium
 
 pytestmark = [
     pytest.mark.servers,
-    pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
+    needs_chromium,
 ]
 
 PAGE = """<!doctype html><meta charset="utf-8"><title>front end</title><pre id="out"></pre>
@@ -103,12 +102,8 @@ def app(world, front_end, tmp_path_factory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    with chromium() as instance:
         yield instance
-        instance.close()
 
 
 def test_a_page_on_another_origin_reads_an_export_and_follows_a_job(

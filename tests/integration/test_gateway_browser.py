@@ -8,7 +8,6 @@ page, download the file."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import warnings
 from pathlib import Path
@@ -17,11 +16,11 @@ import pytest
 
 from ..deploy.test_local import deploy_local
 from ..servers import free_port
-from .test_admin_browser import CHROMIUM, FLAGS
+from .browser import chromium, needs_chromium
 
 pytestmark = [
     pytest.mark.servers,
-    pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
+    needs_chromium,
 ]
 
 API_HOST = "abc123.execute-api.eu-west-1.amazonaws.com"
@@ -47,8 +46,6 @@ def certificate(tmp_path: Path, host: str) -> tuple[Path, Path]:
     ("host", "stage"), [(API_HOST, "prod"), (DOMAIN, "")], ids=["execute-api", "custom-domain"]
 )
 def test_the_admin_works_at_both_url_shapes_over_https(world, tmp_path, host, stage):
-    from playwright.sync_api import sync_playwright
-
     cert, key = certificate(tmp_path, host)
     port = free_port()
     options = ("--stage", stage) if stage else ()
@@ -57,10 +54,8 @@ def test_the_admin_works_at_both_url_shapes_over_https(world, tmp_path, host, st
         warnings.catch_warnings(action="ignore"),  # (urllib3 on the self-signed certificate)
         # DEBUG: the admin's static files (its actions' JavaScript) from the app itself.
         deploy_local(world, tmp_path, *options, port=port, env={"DJANGO_DEBUG": "1"}),
-        sync_playwright() as playwright,
+        chromium(f"--host-resolver-rules=MAP {host} 127.0.0.1") as browser,
     ):
-        rules = f"--host-resolver-rules=MAP {host} 127.0.0.1"
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*FLAGS, rules])
         page = browser.new_context(ignore_https_errors=True, accept_downloads=True).new_page()
         base = f"https://{host}:{port}" + (f"/{stage}" if stage else "")
         page.goto(f"{base}/admin/testapp/order/?paid__exact=1")
@@ -85,4 +80,3 @@ def test_the_admin_works_at_both_url_shapes_over_https(world, tmp_path, host, st
         assert lines[-1]["_stream"]["status"] == "complete"
         assert lines[-1]["_stream"]["rows"] == len(lines) - 1 > 0
         assert all(line["paid"] for line in lines[:-1])
-        browser.close()
