@@ -26,6 +26,9 @@ from .changelists import describe_changelist
 
 __all__ = ["ExportActionsMixin"]
 
+#: Django 6.1's location of the changelist's actions (``None`` before 6.1).
+CHANGE_LIST = getattr(getattr(admin, "ActionLocation", None), "CHANGE_LIST", None)
+
 # A mixin for ModelAdmin subclasses: type-checked as one, a plain class at run time.
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin
@@ -67,8 +70,16 @@ class ExportActionsMixin(_ModelAdmin):
         except (UnknownDataset, ExportNotAllowed):
             raise PermissionDenied from None
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions: dict[str, Any] = super().get_actions(request)
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+        """Django's actions, and the export actions on the changelist.
+
+        ``action_location`` is Django 6.1's (earlier versions never pass it): the
+        export actions act on a changelist's rows, so a change form gets none.
+        """
+        location = {} if action_location is None else {"action_location": action_location}
+        actions: dict[str, Any] = super().get_actions(request, **location)
+        if action_location is not None and action_location != CHANGE_LIST:
+            return actions
         try:
             self.get_export_dataset(request)
         except PermissionDenied:

@@ -73,7 +73,9 @@ def line_sql(plan: RowPlan, names: tuple[str, ...]) -> tuple[str, list[Any]] | N
             return None
         kind = field.get_internal_type()
         template = _JSON_TEXT.get(kind)
-        if template is None or (kind == "DateTimeField" and not settings.USE_TZ):
+        if template is None or field.column is None:
+            return None
+        if kind == "DateTimeField" and not settings.USE_TZ:
             return None
         column = f"t.{connection.ops.quote_name(field.column)}"
         key = ("," if index else "{") + orjson.dumps(name).decode() + ":"
@@ -81,7 +83,7 @@ def line_sql(plan: RowPlan, names: tuple[str, ...]) -> tuple[str, list[Any]] | N
         parts.append(f"%s || COALESCE({value}, 'null')" if field.null else f"%s || {value}")
         params.append(key)
     cursor = plan.column_field(plan.cursor)
-    if cursor is None or plan.cursor not in names:
+    if cursor is None or cursor.column is None or plan.cursor not in names:
         return None  # the trailer's cursor is read from the last line
     # (The cursor is among the names, so they are the plan's columns.)
     inner = plan.select(plan.after, plan.limit, json_as_text=False)

@@ -202,10 +202,10 @@ def job_log(request: HttpRequest, job_id: Any) -> HttpResponseBase:
     return _job_or_error(request, job_id, log)
 
 
-def file_chunks(job: ExportJob) -> Iterator[bytes]:
-    """The job's file, a block at a time."""
+def file_chunks(name: str) -> Iterator[bytes]:
+    """The job file ``name``, a block at a time."""
     size = conf.DOWNLOAD_READ_SIZE
-    with job_storage().open(job.file.name, "rb") as handle:
+    with job_storage().open(name, "rb") as handle:
         while block := handle.read(size):
             yield block
 
@@ -218,7 +218,8 @@ def job_download(request: HttpRequest, job_id: Any) -> HttpResponseBase:
     and file name); elsewhere streamed, as stored when the client takes gzip."""
 
     def download(job: ExportJob, user: Any) -> HttpResponseBase:
-        if job.status != Status.SUCCEEDED or not job.file:
+        name = job.file.name
+        if job.status != Status.SUCCEEDED or not name:
             detail = f": {job.error}" if job.error else ""
             message = f"job {job.pk} is {job.status}{detail}; no file to download."
             refused(request, 409, message, user)
@@ -226,14 +227,14 @@ def job_download(request: HttpRequest, job_id: Any) -> HttpResponseBase:
         storage = job_storage()  # (read now: a model field's storage is fixed at start-up)
         if is_s3(storage):
             expire = conf.SIGNED_URL_EXPIRES
-            response = HttpResponseRedirect(storage.url(job.file.name, expire=expire))
+            response = HttpResponseRedirect(storage.url(name, expire=expire))
             response["Cache-Control"] = "no-cache"
             return response
-        stored = GZIP if job.file.name.endswith(".gz") else IDENTITY
+        stored = GZIP if name.endswith(".gz") else IDENTITY
         return open_stream(
             request,
             user,
-            lambda: file_chunks(job),
+            lambda: file_chunks(name),
             MEDIA_TYPES[job.format],
             download_name(job),
             compress=True,

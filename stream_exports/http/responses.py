@@ -81,6 +81,10 @@ async def in_request_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
             await sync_to_async(close, thread_sensitive=True)()
 
 
+#: The public ``streaming_content`` property of Django's streaming responses.
+_streaming_content: property = StreamingHttpResponse.streaming_content  # type: ignore[assignment]
+
+
 class StreamResponse(StreamingHttpResponse):
     """A streaming response that is never buffered, compressed or given a length.
 
@@ -91,10 +95,6 @@ class StreamResponse(StreamingHttpResponse):
 
     #: Marks the response for ``stream_exports.middleware.GZipMiddleware``.
     never_compress = True
-
-    # Set by Django's HttpResponseBase and StreamingHttpResponse; django-stubs omits them.
-    _resource_closers: list[Callable[[], object]]
-    _iterator: Iterator[bytes] | AsyncIterator[bytes]
 
     def __init__(
         self,
@@ -108,19 +108,38 @@ class StreamResponse(StreamingHttpResponse):
         content: Chunks = chunks
         if is_asgi(request) and isinstance(chunks, Iterator):
             content = in_request_thread(chunks)
+        self._on_close = on_close
         super().__init__(content, content_type=content_type, status=status)
-        self.on_close = on_close
-        if on_close is not None:
-            self._resource_closers.append(on_close)
         self["Cache-Control"] = "no-cache"
         self["X-Accel-Buffering"] = "no"
         if filename and (disposition := content_disposition_header(True, filename)):
             self["Content-Disposition"] = disposition
 
+    def _keep_chunks(self, value: Chunks) -> None:
+        # Django keeps only a wrapped iterator (private); keep the one we are given too,
+        # so that __aiter__ can close it. Assigning streaming_content stays public API.
+        self._chunks = value
+        _streaming_content.fset(self, value)  # type: ignore[misc]
+
+    streaming_content = property(_streaming_content.fget, _keep_chunks)
+
+    def _closed(self) -> None:
+        """Run ``on_close`` the first time the response ends, whichever way it ends."""
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
+
+    def close(self) -> None:
+        """Django's close (the server calls it when the response is done), then ``on_close``."""
+        try:
+            super().close()
+        finally:
+            self._closed()
+
     async def __aiter__(self) -> AsyncIterator[bytes]:
         # Django's own __aiter__ wraps the iterator without closing it; iterate
         # it directly so that closing this response's iterator closes ours.
-        iterator = self._iterator
+        iterator = self._chunks
         try:
             if not isinstance(iterator, AsyncIterator):
                 raise TypeError("a sync stream is served by __iter__ (WSGI)")
@@ -130,8 +149,7 @@ class StreamResponse(StreamingHttpResponse):
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
                 await aclose()
-            if self.on_close is not None:  # Django skips close() when the client left
-                self.on_close()
+            self._closed()  # Django skips close() when the client left
 
 
 def open_stream(

@@ -101,3 +101,19 @@ def test_csv_now_and_in_background_export_the_changelists_rows(world):
     assert b"".join(download.streaming_content) == b"".join(
         run_action(client, "export_csv_now", "paid__exact=1&q=ana&o=-3").streaming_content
     )
+
+
+def test_the_export_actions_are_the_changelists_only(world):
+    """Django 6.1 asks for a change form's actions too: exports act on a changelist's rows."""
+    from django.contrib import admin as django_admin
+    from django.test import RequestFactory
+
+    from tests.testapp.models import Order
+
+    model_admin = django_admin.site.get_model_admin(Order)
+    request = RequestFactory().get(CHANGELIST)
+    request.user = world["users"]["staff"]
+    assert "export_csv_now" in model_admin.get_actions(request)
+    if location := getattr(django_admin, "ActionLocation", None):  # Django 6.1 and later
+        assert "export_csv_now" in model_admin.get_actions(request, location.CHANGE_LIST)
+        assert "export_csv_now" not in model_admin.get_actions(request, location.CHANGE_FORM)

@@ -44,3 +44,42 @@ def test_an_unreachable_database_is_503_with_retry_after(signed, monkeypatch, er
     assert response.status_code == 503
     assert response["Retry-After"] == "2"
     assert "database is unavailable" in response.json()["error"]
+
+
+def _stream(request: Any, chunks: Any, closed: list[str]) -> Any:
+    from stream_exports.http.responses import StreamResponse
+
+    return StreamResponse(request, chunks, "text/plain", on_close=lambda: closed.append("x"))
+
+
+async def test_an_async_stream_closes_its_source_and_runs_on_close_once():
+    from django.test import AsyncRequestFactory
+
+    closed: list[str] = []
+    source_closed: list[bool] = []
+
+    async def source() -> Any:
+        try:
+            yield b"a\n"
+            yield b"b\n"
+        finally:
+            source_closed.append(True)
+
+    response = _stream(AsyncRequestFactory().get("/"), source(), closed)
+    parts = aiter(response)
+    assert await anext(parts) == b"a\n"
+    await parts.aclose()  # the client went away after the first chunk
+    response.close()  # and the server closes the response as well
+    assert source_closed == [True]
+    assert closed == ["x"]
+
+
+def test_a_sync_stream_runs_on_close_once_when_the_server_closes_it():
+    from django.test import RequestFactory
+
+    closed: list[str] = []
+    response = _stream(RequestFactory().get("/"), iter([b"a\n", b"b\n"]), closed)
+    assert b"".join(response) == b"a\nb\n"
+    response.close()
+    response.close()
+    assert closed == ["x"]

@@ -1,0 +1,130 @@
+"""The support matrix, one command each: ``nox`` (every session) or ``nox -s <name>``.
+
+- ``tests-<python>(django='<x.y>')``: the whole suite on one supported pair
+  (SQLite; PostgreSQL and MariaDB too when DATABASE_URL / MARIADB_URL are set,
+  as in ``make test``). Arguments after ``--`` go to pytest.
+- ``subset-<python>(django='<x.y>')``: the representative subset CI runs on the
+  pairs between the newest and the oldest (SUBSET below).
+- ``wheel``: build the wheel and sdist, ``twine check`` them.
+- ``fresh_project-<python>(django='<x.y>')``: a new Django project on that
+  Django installs the wheel with a plain ``pip install`` and serves an export.
+
+Virtual environments are made with uv (fast, cached). Pythons are found on PATH;
+with pyenv, every installed 3.11-3.13 is made visible (PYENV_VERSION).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.reuse_venv = "yes"
+
+ROOT = Path(__file__).parent
+
+#: Every supported (Python, Django) pair. Django 6.x needs Python 3.12 or newer.
+PAIRS = [
+    ("3.11", "5.2"),
+    ("3.12", "5.2"),
+    ("3.13", "5.2"),
+    ("3.12", "6.0"),
+    ("3.13", "6.0"),
+    ("3.12", "6.1"),
+    ("3.13", "6.1"),
+]
+NEWEST, OLDEST = PAIRS[-1], PAIRS[0]
+#: One pair per Django, for the wheel check: the oldest Python each Django takes... and
+#: the newest for the newest Django.
+FRESH = [("3.11", "5.2"), ("3.12", "6.0"), ("3.13", "6.1")]
+
+#: What the pairs in between run: every module that touches Django's API (admin,
+#: responses under both handlers, jobs, checks, migrations), and the real servers.
+SUBSET = [
+    "tests/core",
+    "tests/http",
+    "tests/jobs",
+    "tests/admin",
+    "tests/aws",
+    "tests/test_checks.py",
+    "tests/test_conf.py",
+    "tests/test_middleware.py",
+    "tests/test_migrations.py",
+    "tests/test_models.py",
+    "tests/integration/test_servers.py",
+    "tests/integration/test_stream_records.py",
+]
+
+
+def _pyenv_pythons() -> None:
+    """Make every pyenv Python 3.11-3.13 callable as ``python3.x`` (if pyenv is here).
+
+    pyenv's shim sets PYENV_VERSION to the one version that runs nox; add the others."""
+    if not shutil.which("pyenv"):
+        return
+    versions = subprocess.run(
+        ["pyenv", "versions", "--bare"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    chosen = [v for v in os.environ.get("PYENV_VERSION", "").split(":") if v]
+    wanted = [v for v in versions if v.startswith(("3.11.", "3.12.", "3.13."))]
+    os.environ["PYENV_VERSION"] = ":".join(dict.fromkeys([*chosen, *wanted]))
+
+
+_pyenv_pythons()
+
+
+def _install(session: nox.Session, django: str) -> None:
+    session.install("-e", "./client", "-e", ".[test]", f"Django~={django}.0")
+
+
+def _pytest(session: nox.Session, *args: str) -> None:
+    """The suite as ``make test`` runs it: SQLite, then each database configured."""
+    env = {"TEST_DB_SUFFIX": f"-{session.name}".replace(".", "").replace("'", "")[:40]}
+    session.run("pytest", *args, env={**env, "DATABASE_URL": None})
+    for url in (os.environ.get("DATABASE_URL"), os.environ.get("MARIADB_URL")):
+        if url:
+            session.run("pytest", *args, env={**env, "DATABASE_URL": url})
+
+
+@nox.session
+@nox.parametrize("python,django", PAIRS)
+def tests(session: nox.Session, django: str) -> None:
+    """The whole suite on one (Python, Django) pair."""
+    _install(session, django)
+    _pytest(session, *session.posargs)
+    session.run("pytest", "project/tests", "--ds=project.settings", env={"DATABASE_URL": None})
+
+
+@nox.session
+@nox.parametrize("python,django", PAIRS[1:-1])
+def subset(session: nox.Session, django: str) -> None:
+    """The representative subset, on SQLite."""
+    _install(session, django)
+    session.run("pytest", *SUBSET, *session.posargs, env={"DATABASE_URL": None})
+
+
+@nox.session(python=NEWEST[0])
+def wheel(session: nox.Session) -> None:
+    """Build the wheel and sdist into dist/ and check them with twine."""
+    session.install("build", "twine")
+    shutil.rmtree(ROOT / "dist", ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", "dist", ".")
+    session.run("twine", "check", "--strict", *map(str, (ROOT / "dist").iterdir()))
+
+
+@nox.session
+@nox.parametrize("python,django", FRESH)
+def fresh_project(session: nox.Session, django: str) -> None:
+    """A new project on ``django`` installs the built wheel, unpinned, and serves an export."""
+    wheels = sorted((ROOT / "dist").glob("stream_exports-*.whl"))
+    if not wheels:
+        session.error("no wheel in dist/: run `nox -s wheel` first")
+    # The project's own Django first, as a project that is on it has; then the wheel,
+    # with no version forced: pip must keep that Django.
+    session.install("--reinstall", f"Django~={django}.0")
+    session.install(str(wheels[-1]))
+    session.run("python", str(ROOT / "tests" / "packaging" / "fresh_project.py"), django)
