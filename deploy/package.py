@@ -1,7 +1,8 @@
 """Build the Lambda package: the demo project and every dependency, as Lambda runs them.
 
 ``pip install --target`` with ``--platform manylinux2014_x86_64 --only-binary=:all:``
-fetches the Linux wheels Lambda's Python 3.11 loads, whatever machine builds. The zip
+fetches the Linux wheels Lambda's Python (``LAMBDA_PYTHON``, the template's ``Runtime``)
+loads, whatever machine builds. The zip
 is reproducible (sorted entries, fixed timestamps), so its name carries its content
 hash and an unchanged build leaves the stack unchanged.
 """
@@ -9,6 +10,7 @@ hash and an unchanged build leaves the stack unchanged.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -19,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 #: The template's functions are x86_64 (and use the adapter's X86 layer).
 PLATFORM = "manylinux2014_x86_64"
+#: The Lambda runtime's Python (template.yaml: ``Runtime: python3.13``): Django 6.1 runs on it.
+LAMBDA_PYTHON = "3.13"
 #: The app itself: the project, its manage.py and the handler Lambda Web Adapter starts.
 APP = ("manage.py", "project", "deploy/__init__.py", "deploy/run.sh")
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.sqlite3", ".secret_key", "tests")
@@ -30,13 +34,14 @@ class PackagingFailed(RuntimeError):
     """The package could not be built (pip's message says why)."""
 
 
-def install_dependencies(target: Path) -> None:
-    """This package with its ``lambda`` extra, as Linux wheels for CPython 3.11."""
+def _pip_install(*args: str) -> str:
+    """``pip install`` of this package with its ``lambda`` extra, as Linux wheels for
+    Lambda's CPython; pip's output. ``PackagingFailed`` with pip's message if it fails."""
     done = subprocess.run(
         [
-            *(sys.executable, "-m", "pip", "install", "--quiet", "--no-compile"),
-            *("--target", str(target), "--platform", PLATFORM),
-            *("--implementation", "cp", "--python-version", "3.11", "--only-binary=:all:"),
+            *(sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", *args),
+            *("--platform", PLATFORM, "--implementation", "cp"),
+            *("--python-version", LAMBDA_PYTHON, "--only-binary=:all:"),
             f"{ROOT}[lambda]",
         ],
         capture_output=True,
@@ -44,6 +49,20 @@ def install_dependencies(target: Path) -> None:
     )
     if done.returncode:
         raise PackagingFailed(f"pip could not install the dependencies:\n{done.stderr}")
+    return done.stdout
+
+
+def install_dependencies(target: Path) -> None:
+    """The dependencies, installed into ``target``."""
+    _pip_install("--target", str(target))
+
+
+def resolved_versions() -> dict[str, str]:
+    """{distribution: version} of what the package would hold, resolved without installing."""
+    report = json.loads(_pip_install("--dry-run", "--ignore-installed", "--report", "-"))
+    return {
+        item["metadata"]["name"].lower(): item["metadata"]["version"] for item in report["install"]
+    }
 
 
 def copy_app(target: Path) -> None:

@@ -170,3 +170,13 @@ def test_the_allowed_origins_of_front_ends_are_a_parameter(monkeypatch):
     functions = of_type(sam_transform(), "AWS::Lambda::Function")
     env = functions["AppFunction"]["Properties"]["Environment"]["Variables"]
     assert env["DJANGO_CORS_ALLOWED_ORIGINS"] == {"Ref": "CorsAllowedOrigins"}
+
+
+def test_the_package_is_built_for_the_templates_python_and_takes_the_newest_django():
+    from deploy.package import LAMBDA_PYTHON, resolved_versions
+
+    template = yaml.load(TEMPLATE.read_text(), Loader=cfn_loader())
+    assert template["Globals"]["Function"]["Runtime"] == f"python{LAMBDA_PYTHON}"
+    versions = resolved_versions()  # pip's resolution for Lambda's Linux and Python
+    assert versions["django"].startswith("6."), versions
+    assert {"stream_exports", "psycopg-binary", "uvicorn"} <= versions.keys(), versions
