@@ -75,6 +75,9 @@ def _pyenv_pythons() -> None:
 
 
 _pyenv_pythons()
+# Servers the tests start import Django at once: with no bytecode written at install (uv's
+# default) and PYTHONDONTWRITEBYTECODE set, each would compile it all again.
+os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
 
 
 def _install(session: nox.Session, django: str) -> None:
