@@ -135,6 +135,15 @@ def check_jobs(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         errors.append(
             _error(f"STREAM_EXPORTS['JOB_RUNNER'] {runner!r} cannot be imported: {exc}", 6, hint)
         )
+    except Exception as exc:  # its task system refused its task (a TASKS alias, a queue)
+        errors.append(
+            _error(
+                f"STREAM_EXPORTS['JOB_RUNNER'] {runner!r} cannot be imported: "
+                f"{type(exc).__name__}: {exc}",
+                6,
+                "Set the runner's task system up for it (docs: Jobs and runners).",
+            )
+        )
     if runner.endswith(".LambdaRunner") and not conf.JOB_LAMBDA_FUNCTION:
         errors.append(
             _error(
