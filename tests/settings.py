@@ -8,6 +8,7 @@ REDIS_URL        a channel layer on Redis; default: in-memory
 STREAM_EXPORTS   JSON of stream_exports settings, e.g. {"JOB_RUNNER": "..."}
 DATABASE_POOL_SIZE  default 40: PostgreSQL connections per process
 CELERY_BROKER_URL  the Celery runner's broker; default: REDIS_URL, else Redis on loopback
+MEDIA_ROOT       where job files go (servers and workers: the tests' own)
 DJANGO_DEBUG, DJANGO_SECRET_KEY  default: off, and a fixed key for tests only
 TEST_DB_SUFFIX   keeps two test runs on one machine apart (-a, -b, ...)
 """
@@ -132,7 +133,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # Job files of test runs (and of the servers the tests start) stay out of the checkout.
-MEDIA_ROOT = Path(tempfile.gettempdir()) / f"stream_exports_test_media{_suffix}"
+MEDIA_ROOT = Path(
+    os.environ.get("MEDIA_ROOT")
+    or Path(tempfile.gettempdir()) / f"stream_exports_test_media{_suffix}"
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "admin:login"
