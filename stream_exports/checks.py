@@ -6,7 +6,7 @@
 ``stream_exports.E003``  a value of the wrong type
 ``stream_exports.E004``  a number that must be positive is not
 ``stream_exports.E005``  ``ENGINE`` is not one of the engines
-``stream_exports.E006``  ``JOB_RUNNER`` cannot be imported
+``stream_exports.E006``  ``JOB_RUNNER`` cannot be imported (or its task system refuses its task)
 ``stream_exports.E007``  ``LambdaRunner`` without ``JOB_LAMBDA_FUNCTION``
 ``stream_exports.E008``  ``JOB_STORAGE`` names no alias of ``STORAGES``
 ``stream_exports.E009``  ``JOB_HEARTBEAT`` is not shorter than ``JOB_STALE_AFTER``
@@ -134,6 +134,16 @@ def check_jobs(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         hint = f"It moved: use {moved!r}." if moved else "Give the dotted path of a runner class."
         errors.append(
             _error(f"STREAM_EXPORTS['JOB_RUNNER'] {runner!r} cannot be imported: {exc}", 6, hint)
+        )
+    except Exception as exc:  # its task system refused its task (a TASKS alias, a queue)
+        errors.append(
+            _error(
+                f"STREAM_EXPORTS['JOB_RUNNER'] {runner!r} cannot be imported: "
+                f"{type(exc).__name__}: {exc}",
+                6,
+                "Its task system refused its task: for DjangoTaskRunner, TASKS must have the "
+                "alias JOB_TASK_BACKEND names, with JOB_TASK_QUEUE among its QUEUES.",
+            )
         )
     if runner.endswith(".LambdaRunner") and not conf.JOB_LAMBDA_FUNCTION:
         errors.append(

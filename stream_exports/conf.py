@@ -112,7 +112,16 @@ class Settings:
         JOBS,
     )
     JOB_LAMBDA_FUNCTION = Setting(
-        "", "The jobs function `LambdaRunner` invokes (name or ARN).", JOBS
+        "",
+        "The jobs function `LambdaRunner` invokes (name or ARN); `ZappaRunner` too when set "
+        "(else the function it runs in).",
+        JOBS,
+    )
+    JOB_TASK_BACKEND = Setting(
+        "default", "Alias in `settings.TASKS` that `DjangoTaskRunner` enqueues jobs on.", JOBS
+    )
+    JOB_TASK_QUEUE = Setting(
+        "default", "Queue of `JOB_TASK_BACKEND` that `DjangoTaskRunner` enqueues jobs on.", JOBS
     )
     JOB_STORAGE = Setting(
         "default", "Alias in `settings.STORAGES` that job files are written to.", JOBS

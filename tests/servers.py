@@ -1,4 +1,6 @@
-"""Real HTTP servers (gunicorn, uvicorn, daphne) serving the test project on loopback."""
+"""Real HTTP servers (gunicorn, uvicorn, daphne) serving the test project on loopback, the
+job workers (export_worker, django-tasks-db's db_worker, Celery) beside them, and what
+the tests do with jobs over HTTP."""
 
 from __future__ import annotations
 
@@ -106,6 +108,42 @@ def manage(*args: str) -> list[str]:
     """A management command line with this interpreter (``python -m django``): run it from
     ``ROOT`` with ``DJANGO_SETTINGS_MODULE`` set, as :func:`run_process` does."""
     return [sys.executable, "-m", "django", *args]
+
+
+#: Job workers, and what each logs once it takes jobs. Celery's takes this run's own
+#: queue (the settings' CELERY_TASK_DEFAULT_QUEUE has TEST_DB_SUFFIX in it) in one pool process.
+WORKERS: dict[str, tuple[list[str], str]] = {
+    "export_worker": (manage("export_worker", "--interval", "0.1"), "export worker started"),
+    "db_worker": (
+        manage("db_worker", "--interval", "0.1", "--no-startup-delay", "--no-reload"),
+        "Starting worker",
+    ),
+    "celery": (
+        [
+            sys.executable, "-m", "celery", "-A", "tests", "worker", "--pool", "prefork",
+            "--concurrency", "1", "--hostname", "{name}@%h", "--without-mingle", "--without-gossip",
+            "--without-heartbeat", "--purge", "--loglevel", "INFO",
+        ],
+        " ready.",
+    ),
+}  # fmt: skip
+
+
+@contextmanager
+def run_worker(kind: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """Start a ``kind`` job worker (``WORKERS``) with ``env``; once its ``log`` says it takes
+    jobs, yield its process; stop it afterwards."""
+    command, ready = WORKERS[kind]
+    name = f"{kind}-{time.monotonic_ns()}"
+    command = [part.format(name=name) for part in command]
+    start = log.stat().st_size if log.exists() else 0
+    with run_process(command, {**env, "PYTHONUNBUFFERED": "1"}, log) as process:
+        deadline = time.monotonic() + 60
+        while ready not in log.read_bytes()[start:].decode(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{kind} did not start: {log.read_text()[-3000:]}")
+            time.sleep(0.05)
+        yield process
 
 
 def server_env(world: dict[str, Any], **stream_exports: Any) -> dict[str, str]:
@@ -222,3 +260,47 @@ def scripted_server(*replies: Reply) -> Iterator[tuple[str, list[str]]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def start_job(base: str, world: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """Start a job as "staff" through ``base``'s jobs API (a signed POST); its 202 body."""
+    import requests
+
+    from stream_exports.http.access import sign_url
+
+    url = sign_url("/exports/orders/jobs", world["users"]["staff"], params)
+    response = requests.post(base + url, timeout=30)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def sse_events(url: str, last_event_id: str | None = None, stop_after: int | None = None):
+    """(event, id, data, arrival time) from an SSE client nobody here wrote (httpx-sse)."""
+    import httpx
+    from httpx_sse import connect_sse
+
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    seen = []
+    with (
+        httpx.Client(timeout=60) as client,
+        connect_sse(client, "GET", url, headers=headers) as source,
+    ):
+        assert source.response.headers["content-type"] == "text/event-stream; charset=utf-8"
+        for event in source.iter_sse():
+            seen.append((event.event, int(event.id), json.loads(event.data), time.time()))
+            if event.event == "done" or (stop_after and len(seen) >= stop_after):
+                break
+    return seen
+
+
+def wait_for_status(url: str, predicate, timeout: float = 60) -> dict[str, Any]:
+    """Poll a job's status URL until ``predicate(status)``; that status."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = requests.get(url, timeout=30).json()
+        if predicate(status):
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"timed out; last status {status}")

@@ -7,6 +7,8 @@ DATABASE_URL     default: SQLite; the tests' database is a file a server can ope
 REDIS_URL        a channel layer on Redis; default: in-memory
 STREAM_EXPORTS   JSON of stream_exports settings, e.g. {"JOB_RUNNER": "..."}
 DATABASE_POOL_SIZE  default 40: PostgreSQL connections per process
+CELERY_BROKER_URL  the Celery runner's broker; default: REDIS_URL, else Redis on loopback
+MEDIA_ROOT       where job files go (servers and workers: the tests' own)
 DJANGO_DEBUG, DJANGO_SECRET_KEY  default: off, and a fixed key for tests only
 TEST_DB_SUFFIX   keeps two test runs on one machine apart (-a, -b, ...)
 """
@@ -19,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+import django
 from corsheaders.defaults import default_headers as default_cors_headers
 
 from stream_exports.aws import settings as aws_settings
@@ -37,6 +40,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "corsheaders",
+    *(["django_tasks"] if django.VERSION < (6, 0) else []),  # the backport of django.tasks
+    "django_tasks_db",
     "stream_exports",
     "tests.testapp",
 ]
@@ -110,6 +115,14 @@ if redis_url := os.environ.get("REDIS_URL"):
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Job runners on task systems (stream_exports.tasks): Django's task framework with its
+# database backend (db_worker), and Celery on a queue of this test run's own.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or redis_url or "redis://127.0.0.1:6379/0"
+CELERY_TASK_DEFAULT_QUEUE = f"stream_exports{_suffix}"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 LANGUAGE_CODE = "en-us"
@@ -120,7 +133,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # Job files of test runs (and of the servers the tests start) stay out of the checkout.
-MEDIA_ROOT = Path(tempfile.gettempdir()) / f"stream_exports_test_media{_suffix}"
+MEDIA_ROOT = Path(
+    os.environ.get("MEDIA_ROOT")
+    or Path(tempfile.gettempdir()) / f"stream_exports_test_media{_suffix}"
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "admin:login"

@@ -9,6 +9,8 @@ Choose with ``STREAM_EXPORTS["JOB_RUNNER"]``:
 - ``ImmediateRunner``: runs the job before ``submit`` returns (tests, scripts).
 - ``stream_exports.aws.runner.LambdaRunner``: on AWS Lambda, an asynchronous
   invocation of the jobs function.
+- ``stream_exports.tasks``: a task of Django's task framework, of Celery, or of
+  Zappa's asynchronous tasks; their workers call :func:`run_in_worker`.
 
 Any class with ``submit(job_id)`` will do.
 """
@@ -22,6 +24,7 @@ from django.db import connections, transaction
 from django.utils.module_loading import import_string
 
 from ..conf import conf
+from .lifecycle import reap_stale_jobs
 from .worker import run_job
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "WorkerRunner",
     "get_runner",
     "run_and_continue",
+    "run_in_worker",
     "submit_on_commit",
 ]
 
@@ -44,6 +48,13 @@ def run_and_continue(job_id: str) -> None:
     """Run the job; if it stopped at a checkpoint (a slice), submit it again."""
     if run_job(job_id):
         get_runner().submit(job_id)
+
+
+def run_in_worker(job_id: str) -> None:
+    """A task system's worker runs a job: first fail the jobs of workers that died (as
+    ``export_worker`` does between jobs), then run this one, submitting its next slice."""
+    reap_stale_jobs()
+    run_and_continue(job_id)
 
 
 def _run_and_close(job_id: str) -> None:

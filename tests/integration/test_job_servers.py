@@ -11,41 +11,23 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import requests
-from httpx_sse import connect_sse
 
 from stream_exports.conf import conf
-from stream_exports.http.access import sign_url
 from stream_exports.models import JobEvent
 
-from ..servers import Server, manage, run_process, run_server, server_env
+from ..servers import (
+    Server,
+    run_server,
+    run_worker,
+    server_env,
+    sse_events,
+    start_job,
+    wait_for_status,
+)
 
 pytestmark = pytest.mark.servers
-
-
-def start_job(base: str, world: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    url = sign_url("/exports/orders/jobs", world["users"]["staff"], params)
-    response = requests.post(base + url, timeout=30)
-    assert response.status_code == 202, response.text
-    return response.json()
-
-
-def sse_events(url: str, last_event_id: str | None = None, stop_after: int | None = None):
-    """(event, id, data, arrival time) from an SSE client nobody here wrote (httpx-sse)."""
-    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
-    seen = []
-    with (
-        httpx.Client(timeout=60) as client,
-        connect_sse(client, "GET", url, headers=headers) as source,
-    ):
-        assert source.response.headers["content-type"] == "text/event-stream; charset=utf-8"
-        for event in source.iter_sse():
-            seen.append((event.event, int(event.id), json.loads(event.data), time.time()))
-            if event.event == "done" or (stop_after and len(seen) >= stop_after):
-                break
-    return seen
 
 
 def curl_log(url: str) -> subprocess.Popen:
@@ -127,19 +109,7 @@ def worker_setup(world, tmp_path_factory) -> Iterator[dict[str, Any]]:
 
 
 def worker(setup: dict[str, Any]):
-    return run_process(
-        manage("export_worker", "--interval", "0.1"), setup["env"], setup["tmp"] / "worker.log"
-    )
-
-
-def wait_for_status(url: str, predicate, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = requests.get(url, timeout=30).json()
-        if predicate(status):
-            return status
-        time.sleep(0.05)
-    raise AssertionError(f"timed out; last status {status}")
+    return run_worker("export_worker", setup["env"], setup["tmp"] / "worker.log")
 
 
 def test_a_killed_worker_fails_its_job_and_a_new_job_succeeds(worker_setup, world):
