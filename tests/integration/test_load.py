@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit
 
 import psutil
 import pytest
@@ -22,6 +21,7 @@ import requests
 from stream_exports.http.access import sign_url
 
 from ..servers import Server, run_server, server_env
+from ..sessions import database_sessions
 
 pytestmark = [pytest.mark.servers, pytest.mark.load]
 
@@ -44,23 +44,6 @@ def loaded_server(request, world, tmp_path_factory) -> Iterator[Server]:
     kind = request.param
     with run_server(kind, env, tmp_path_factory.mktemp(f"load-{kind}")) as server:
         yield server
-
-
-def database_sessions(process: psutil.Process, world) -> list[str]:
-    """The state (`idle`, `active`, `idle in transaction`...) of each of the server's sessions."""
-    port = urlsplit(world["db_url"]).port or 5432
-    ours = [
-        c.laddr.port
-        for c in process.net_connections(kind="inet")
-        if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
-    ]
-    import psycopg
-
-    with psycopg.connect(world["db_url"]) as conn:
-        rows = conn.execute(
-            "SELECT state FROM pg_stat_activity WHERE client_port = ANY(%s)", [ours]
-        ).fetchall()
-    return [state for (state,) in rows]
 
 
 def export(base: str, url: str, after: int, hang_up: bool) -> dict[str, Any]:
@@ -95,7 +78,8 @@ def settle(process: psutil.Process, world, threads: int, timeout: float = 20) ->
     is in the pool and idle, or at the timeout."""
     deadline = time.monotonic() + timeout
     while True:
-        count, sessions = process.num_threads(), database_sessions(process, world)
+        count = process.num_threads()
+        sessions = [state for _, state in database_sessions(process, world["db_url"])]
         settled = len(sessions) <= POOL and set(sessions) <= {"idle"}
         if (count <= threads and settled) or time.monotonic() > deadline:
             return count, sessions
