@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 import psutil
 
-__all__ = ["database_sessions", "end_session", "export_sessions", "is_mysql"]
+__all__ = ["database_sessions", "end_session", "export_sessions", "is_mysql", "max_connections"]
 
 #: A MariaDB session's state in PostgreSQL's words: (sleeping?, in a transaction?) -> state.
 _STATES = {
@@ -41,6 +41,14 @@ def _mysql(db_url: str) -> Any:
         database=parts.path.lstrip("/"),
         autocommit=True,
     )
+
+
+def max_connections(db_url: str) -> int:
+    """How many sessions the MariaDB/MySQL server of ``db_url`` allows at once."""
+    with closing(_mysql(db_url)) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT @@max_connections")
+        (allowed,) = cursor.fetchone()
+    return int(allowed)
 
 
 def _client_ports(process: psutil.Process, db_url: str) -> list[int]:
