@@ -22,6 +22,8 @@ $(VENV)/.test: pyproject.toml client/pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.demo
 
 demo: $(VENV)/.demo
+	@case "$$DATABASE_URL" in mysql*) $(BIN)/pip install --quiet -e ".[mysql]";; esac
+	$(BIN)/python manage.py create_database
 	$(BIN)/python manage.py migrate --noinput --verbosity 0
 	$(BIN)/python manage.py seed_demo --rows $(ROWS)
 	$(BIN)/python manage.py demo_help --base-url http://$(HOST):$(PORT)

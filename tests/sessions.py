@@ -13,7 +13,14 @@ from urllib.parse import unquote, urlsplit
 
 import psutil
 
-__all__ = ["database_sessions", "end_session", "export_sessions", "is_mysql", "max_connections"]
+__all__ = [
+    "database_sessions",
+    "end_session",
+    "export_sessions",
+    "is_mysql",
+    "max_connections",
+    "mysql_connection",
+]
 
 #: A MariaDB session's state in PostgreSQL's words: (sleeping?, in a transaction?) -> state.
 _STATES = {
@@ -29,7 +36,8 @@ def is_mysql(db_url: str) -> bool:
     return db_url.startswith("mysql")
 
 
-def _mysql(db_url: str) -> Any:
+def mysql_connection(db_url: str) -> Any:
+    """A MySQLdb connection (autocommit) to the database of ``db_url``."""
     import MySQLdb
 
     parts = urlsplit(db_url)
@@ -45,7 +53,7 @@ def _mysql(db_url: str) -> Any:
 
 def max_connections(db_url: str) -> int:
     """How many sessions the MariaDB/MySQL server of ``db_url`` allows at once."""
-    with closing(_mysql(db_url)) as conn, conn.cursor() as cursor:
+    with closing(mysql_connection(db_url)) as conn, conn.cursor() as cursor:
         cursor.execute("SELECT @@max_connections")
         (allowed,) = cursor.fetchone()
     return int(allowed)
@@ -74,7 +82,7 @@ def database_sessions(process: psutil.Process, db_url: str) -> list[tuple[int, s
                 "SELECT pid, state FROM pg_stat_activity WHERE client_port = ANY(%s)", [ports]
             ).fetchall()
         return [(pid, state) for pid, state in rows]
-    with closing(_mysql(db_url)) as conn, conn.cursor() as cursor:
+    with closing(mysql_connection(db_url)) as conn, conn.cursor() as cursor:
         cursor.execute(
             "SELECT p.ID, p.COMMAND = 'Sleep', t.trx_id IS NOT NULL"
             " FROM information_schema.PROCESSLIST p"
@@ -95,7 +103,7 @@ def export_sessions(process: psutil.Process, db_url: str) -> list[tuple[int, str
 def end_session(db_url: str, session_id: int) -> None:
     """Cut session ``session_id`` as a failing database would (its client sees it lost)."""
     if is_mysql(db_url):
-        with closing(_mysql(db_url)) as conn, conn.cursor() as cursor:
+        with closing(mysql_connection(db_url)) as conn, conn.cursor() as cursor:
             cursor.execute(f"KILL {int(session_id)}")
         return
     import psycopg
