@@ -22,13 +22,15 @@ $(VENV)/.test: pyproject.toml client/pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.demo
 
 demo: $(VENV)/.demo
+	@case "$$DATABASE_URL" in mysql*) $(BIN)/pip install --quiet -e ".[mysql]";; esac
+	$(BIN)/python manage.py create_database
 	$(BIN)/python manage.py migrate --noinput --verbosity 0
 	$(BIN)/python manage.py seed_demo --rows $(ROWS)
 	$(BIN)/python manage.py demo_help --base-url http://$(HOST):$(PORT)
 	exec $(BIN)/uvicorn project.asgi:application --host $(HOST) --port $(PORT) --no-access-log
 
-# SQLite always; PostgreSQL too when DATABASE_URL points at it. tests/ runs on its own
-# settings (tests.settings); the demo project's tests on the demo's.
+# SQLite always; PostgreSQL too when DATABASE_URL points at it, then MariaDB when MARIADB_URL
+# does. tests/ runs on its own settings (tests.settings); the demo project's tests on the demo's.
 DEMO_TESTS := project/tests --ds=project.settings
 test: $(VENV)/.test
 	$(BIN)/ruff check .
@@ -39,6 +41,7 @@ test: $(VENV)/.test
 	env -u DATABASE_URL $(BIN)/pytest $(PYTEST_ARGS)
 	env -u DATABASE_URL $(BIN)/pytest $(DEMO_TESTS)
 	@if [ -n "$$DATABASE_URL" ]; then echo "== again on $$DATABASE_URL"; $(BIN)/pytest $(PYTEST_ARGS) && $(BIN)/pytest $(DEMO_TESTS); fi
+	@if [ -n "$$MARIADB_URL" ]; then echo "== again on $$MARIADB_URL"; export DATABASE_URL=$$MARIADB_URL; $(BIN)/pytest $(PYTEST_ARGS) && $(BIN)/pytest $(DEMO_TESTS); fi
 
 # Every contender side by side on PostgreSQL: ROWS (1,000,000 here), REPEAT, SKIP_SLOW=1,
 # SSE_STREAMS, as make variables or environment (bench/README.md).

@@ -13,11 +13,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from . import mariadb
 from .contenders import Contender, ours_key, psql_key
 
 HERE = Path(__file__).resolve().parent
 README = HERE / "README.md"
 TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
+MARIADB_START, MARIADB_END = "<!-- mariadb:start -->", "<!-- mariadb:end -->"
 GOAL_ROWS = 1_000_000
 
 
@@ -26,17 +28,17 @@ def number(value: float | None, spec: str) -> str:
     return "" if value is None else format(value, spec)
 
 
-def table(found: list[Contender]) -> list[str]:
-    """One row per contender: medians over the runs."""
+def table(found: list[Contender], anchor: str = "psql") -> list[str]:
+    """One row per contender: medians over the runs; ``x anchor`` the ratio to the anchor."""
     lines = [
-        "| contender | server | rows | wall s | rows/s | x psql | first byte ms | peak RSS MB "
-        "| body MB | lines |",
+        f"| contender | server | rows | wall s | rows/s | x {anchor} | first byte ms "
+        "| peak RSS MB | body MB | lines |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in found:
         wall, first, size = c.median("wall"), c.median("first_byte"), c.median("bytes")
         lines.append(
-            f"| {c.label} | {c.server or 'psql'} | {c.rows:,} | {wall:.2f} "
+            f"| {c.label} | {c.server or c.kind} | {c.rows:,} | {wall:.2f} "
             f"| {c.rows / wall:,.0f} | {number(c.median('ratio'), '.2f')} "
             f"| {number(first and first * 1000, '.0f')} | {number(c.median('rss_mb'), '.0f')} "
             f"| {number(size and size / 1e6, '.1f')} | {number(c.median('lines'), ',.0f')} |"
@@ -171,13 +173,16 @@ def sse_section(sse: dict[str, Any] | None) -> list[str]:
 
 
 def machine(database_url: str, rows: int, repeat: int, took: float) -> dict[str, Any]:
-    """What the run ran on."""
-    pg = subprocess.run(
-        ["psql", "--no-psqlrc", database_url, "-Atc", "show server_version"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    """What the run ran on (PostgreSQL's version when ``database_url`` is given)."""
+    pg = (
+        database_url
+        and subprocess.run(
+            ["psql", "--no-psqlrc", database_url, "-Atc", "show server_version"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = re.search(r"model name\s*:\s*(.+)", cpuinfo)
     packages = ", ".join(
@@ -243,18 +248,52 @@ def plot(found: list[Contender], path: Path, repeat: int) -> None:
     plt.close(fig)
 
 
-def readme_table(lines: list[str]) -> None:
-    """Put the run's table and goals between the markers in bench/README.md."""
-    text = README.read_text()
-    if TABLE_START not in text:
+def readme_table(
+    lines: list[str], start: str = TABLE_START, end: str = TABLE_END, path: Path = README
+) -> None:
+    """Put ``lines`` between the markers ``start`` and ``end`` in ``path`` (bench/README.md)."""
+    text = path.read_text()
+    if start not in text:
         return
-    head, rest = text.split(TABLE_START, 1)
-    tail = rest.split(TABLE_END, 1)[1]
-    README.write_text(f"{head}{TABLE_START}\n" + "\n".join(lines) + f"\n{TABLE_END}{tail}")
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    path.write_text(f"{head}{start}\n" + "\n".join(lines) + f"\n{end}{tail}")
 
 
-def write(found: list[Contender], sse: dict[str, Any] | None, meta: dict[str, Any]) -> None:
-    """bench/results.md, bench/results.png and the table in bench/README.md."""
+def mariadb_section(maria: list[Contender], meta: dict[str, Any]) -> list[str]:
+    """The MariaDB run: its table, and per server the figures to compare."""
+    rows = max(c.rows for c in maria)
+    small = max(rows // 10, 1)
+    by = {c.key: c for c in maria}
+    anchor = by[mariadb.anchor_key(rows)]
+    lines = [
+        f"{rows:,} rows on MariaDB {meta.get('mariadb', '')}, median of {meta['mariadb_repeat']} "
+        f"interleaved runs ({meta.get('mariadb_date', meta['date'])}); the MariaDB client's "
+        f"JSON takes {anchor.median('wall'):.2f} s, first byte "
+        f"{(anchor.median('first_byte') or 0) * 1000:.0f} ms.",
+        "",
+        *table(maria, "client"),
+        "",
+    ]
+    for server in ("gunicorn", "uvicorn"):
+        big, little = (by.get(mariadb.ours_key(server, n)) for n in (rows, small))
+        if big is None or little is None:
+            continue
+        grown = (big.median("rss_mb") or 0.0) - (little.median("rss_mb") or 0.0)
+        lines.append(
+            f"- {server}: {big.median('wall'):.2f} s for {rows:,} rows, "
+            f"{big.median('ratio'):.2f}x the client; first byte "
+            f"{(big.median('first_byte') or 0) * 1000:.0f} ms; peak RSS "
+            f"{little.median('rss_mb'):.0f} MB at {small:,} rows, {big.median('rss_mb'):.0f} MB "
+            f"at {rows:,} ({grown:+.1f} MB)"
+        )
+    return lines
+
+
+def postgres_section(
+    found: list[Contender], sse: dict[str, Any] | None, meta: dict[str, Any]
+) -> tuple[list[str], list[str]]:
+    """The PostgreSQL run for results.md, and its heading, table and goals for the README."""
     rows = meta["rows"]
     anchor = next(c for c in found if c.key == psql_key(rows))
     heading = (
@@ -263,8 +302,6 @@ def write(found: list[Contender], sse: dict[str, Any] | None, meta: dict[str, An
     )
     rows_table, goal_lines = table(found), goals(found, sse)
     lines = [
-        f"# Benchmark results: {rows:,} rows",
-        "",
         heading,
         "",
         *rows_table,
@@ -284,14 +321,53 @@ def write(found: list[Contender], sse: dict[str, Any] | None, meta: dict[str, An
         "",
         *sse_section(sse),
         "",
+    ]
+    return lines, [heading, "", *rows_table, "", *goal_lines]
+
+
+def write(
+    found: list[Contender],
+    sse: dict[str, Any] | None,
+    meta: dict[str, Any],
+    maria: list[Contender] | None = None,
+) -> None:
+    """bench/results.md, bench/results.png and the tables in bench/README.md. Without
+    PostgreSQL figures (a MariaDB run alone), only the MariaDB parts of both files change."""
+    results = HERE / "results.md"
+    block: list[str] = []
+    if maria:
+        section = mariadb_section(maria, meta)
+        readme_table(section, MARIADB_START, MARIADB_END)
+        block = [
+            MARIADB_START,
+            "## MariaDB",
+            "",
+            *section,
+            "",
+            "`x client` is the run's wall time over that of the `mariadb` client's JSON dump "
+            "of the same rows (`--quick`, read through a pipe) run just before it.",
+            MARIADB_END,
+            "",
+        ]
+    if not found:
+        readme_table(block[1:-2], MARIADB_START, MARIADB_END, results)
+        print("\n".join(block))
+        return
+    postgres, readme = postgres_section(found, sse, meta)
+    lines = [
+        f"# Benchmark results: {meta['rows']:,} rows",
+        "",
+        *postgres,
+        *block,
         "## Machine",
         "",
-        f"- {meta['cpus']} CPUs ({meta['cpu']}), shared; PostgreSQL {meta['postgresql']}",
+        f"- {meta['cpus']} CPUs ({meta['cpu']}), shared; PostgreSQL {meta['postgresql']}"
+        + (f"; MariaDB {meta['mariadb']}" if meta.get("mariadb") else ""),
         f"- Python {meta['python']}, {meta['packages']}",
         f"- {meta['date']}; the whole run took {meta['took_min']:.0f} min",
         "",
     ]
-    (HERE / "results.md").write_text("\n".join(lines))
+    results.write_text("\n".join(lines))
     plot(found, HERE / "results.png", meta["repeat"])
-    readme_table([heading, "", *rows_table, "", *goal_lines])
+    readme_table(readme)
     print("\n".join(lines))

@@ -3,7 +3,9 @@
 Options (command line, or the environment): ``--rows`` / ``ROWS`` (1,000,000),
 ``--repeat`` / ``REPEAT`` (3), ``--skip-slow`` / ``SKIP_SLOW=1`` (leave out the
 non-streaming view and django-import-export), ``--sse-streams`` / ``SSE_STREAMS``
-(1,000; 0 skips the SSE load), ``BENCH_DATABASE_URL``, ``REDIS_URL``.
+(1,000; 0 skips the SSE load), ``BENCH_DATABASE_URL``, ``REDIS_URL``, and
+``--mariadb-url`` / ``BENCH_MARIADB_URL`` (the MariaDB section: none unless given;
+``--only mariadb`` runs it alone).
 Writes bench/results.md, bench/results.png, the table in bench/README.md, and
 the raw figures in bench/out/results.json (``--report-only`` redraws from those).
 """
@@ -20,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import mariadb
 from .contenders import Contender, Context, Run, contenders, measure, row_limit
 from .measure import psql_counted
 from .servers import OUT, ROOT, server_env
@@ -41,6 +44,7 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--report-only", action="store_true", help="redraw from results.json")
     parser.add_argument("--database-url", default=env("BENCH_DATABASE_URL", DATABASE_URL))
     parser.add_argument("--redis-url", default=env("REDIS_URL", REDIS_URL))
+    parser.add_argument("--mariadb-url", default=env("BENCH_MARIADB_URL", ""))
     return parser.parse_args(argv)
 
 
@@ -142,17 +146,29 @@ def measure_all(found: list[Contender], context: Context, repeat: int) -> None:
             print(f"    {describe(run)}", flush=True)
 
 
-def save(found: list[Contender], sse: dict[str, Any] | None, meta: dict[str, Any]) -> None:
+def save(
+    found: list[Contender],
+    sse: dict[str, Any] | None,
+    meta: dict[str, Any],
+    maria: list[Contender],
+) -> None:
     """The raw figures, for ``--report-only``."""
     OUT.mkdir(parents=True, exist_ok=True)
-    data = {"meta": meta, "contenders": [c.as_dict() for c in found], "sse": sse}
+    data = {
+        "meta": meta,
+        "contenders": [c.as_dict() for c in found],
+        "sse": sse,
+        "mariadb": [c.as_dict() for c in maria],
+    }
     RESULTS.write_text(json.dumps(data, indent=1))
 
 
-def load() -> tuple[list[Contender], dict[str, Any] | None, dict[str, Any]]:
+def load() -> tuple[list[Contender], dict[str, Any] | None, dict[str, Any], list[Contender]]:
     """The figures ``save`` wrote."""
     data = json.loads(RESULTS.read_text())
-    return [Contender.from_dict(c) for c in data["contenders"]], data["sse"], data["meta"]
+    found = [Contender.from_dict(c) for c in data["contenders"]]
+    maria = [Contender.from_dict(c) for c in data.get("mariadb") or []]
+    return found, data["sse"], data["meta"], maria
 
 
 def raise_fd_limit() -> None:
@@ -173,20 +189,40 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     raise_fd_limit()
     started = time.time()
-    user = prepare_database(args.database_url, args.rows)
     found = [
         c
         for c in contenders(args.rows)
         if not (c.slow and args.skip_slow) and (c.kind == "psql" or args.only in c.key)
     ]
-    context = Context(args.database_url, args.rows, signer(user))
-    measure_all(found, context, args.repeat)
+    if all(c.kind == "psql" for c in found):
+        found = []  # --only picked no PostgreSQL contender: not even the anchors
     sse = None
-    if args.sse_streams:
-        from .sse import sse_load
+    if found:
+        user = prepare_database(args.database_url, args.rows)
+        context = Context(args.database_url, args.rows, signer(user))
+        measure_all(found, context, args.repeat)
+        if args.sse_streams:
+            from .sse import sse_load
 
-        sse = sse_load(args.sse_streams, args.redis_url, context)
-    meta = report.machine(args.database_url, args.rows, args.repeat, time.time() - started)
-    save(found, sse, meta)
-    report.write(found, sse, meta)
+            sse = sse_load(args.sse_streams, args.redis_url, context)
+    maria = measure_mariadb(args) if args.mariadb_url else []
+    took = time.time() - started
+    meta = report.machine(args.database_url if found else "", args.rows, args.repeat, took)
+    if maria:
+        meta["mariadb"] = mariadb.version(args.mariadb_url)
+        meta["mariadb_repeat"], meta["mariadb_date"] = args.repeat, meta["date"]
+    if not found and RESULTS.exists():  # MariaDB alone: next to the last PostgreSQL run
+        found, sse, last, _ = load()
+        meta = {**last, **{k: v for k, v in meta.items() if k.startswith("mariadb")}}
+    save(found, sse, meta, maria)
+    report.write(found, sse, meta, maria)
     return 0
+
+
+def measure_mariadb(args: argparse.Namespace) -> list[Contender]:
+    """The MariaDB section: its contenders, each measured REPEAT times."""
+    found = [c for c in mariadb.contenders(args.rows) if c.kind == "mariadb" or args.only in c.key]
+    user = mariadb.prepare(args.mariadb_url, args.rows)
+    context = Context(args.mariadb_url, args.rows, signer(user))
+    mariadb.measure_all(found, context, args.repeat)
+    return found

@@ -109,6 +109,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "timeout": 60,
         }
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    # MariaDB/MySQL as Django's notes on it advise: utf8mb4 (emoji), strict mode. Exports
+    # read keyset pages there (Django streams no result set on MySQL).
+    DATABASES["default"]["OPTIONS"] = {
+        "charset": "utf8mb4",
+        "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+    }
+    DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets exports read while jobs write; wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {

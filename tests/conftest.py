@@ -70,6 +70,13 @@ def postgres(world: dict[str, Any]) -> None:
         pytest.skip("PostgreSQL only")
 
 
+@pytest.fixture
+def sessions_seen(world: dict[str, Any]) -> None:
+    """Skip on SQLite: for what needs the database's sessions (tests/sessions.py)."""
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite is a file: no sessions to see or cut from outside")
+
+
 @pytest.fixture(scope="module")
 def staff_session(django_db_blocker, world):
     """A test client signed in as "staff" (one login per module)."""

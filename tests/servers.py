@@ -47,10 +47,15 @@ def database_url(settings_dict: dict) -> str:
     """A DATABASE_URL for the (already created) test database."""
     if settings_dict["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{settings_dict['NAME']}"
-    user = settings_dict.get("USER") or "postgres"
+    scheme, default_user, default_port = (
+        ("mysql", "root", 3306)
+        if settings_dict["ENGINE"].endswith("mysql")
+        else ("postgres", "postgres", 5432)
+    )
+    user = settings_dict.get("USER") or default_user
     host = settings_dict.get("HOST") or "127.0.0.1"
-    port = settings_dict.get("PORT") or 5432
-    return f"postgres://{user}@{host}:{port}/{settings_dict['NAME']}"
+    port = settings_dict.get("PORT") or default_port
+    return f"{scheme}://{user}@{host}:{port}/{settings_dict['NAME']}"
 
 
 @dataclass

@@ -95,6 +95,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         }
     }
     DATABASES["default"]["TEST"] = {"NAME": f"test_stream_exports{_suffix.replace('-', '_')}"}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    # MariaDB/MySQL as Django's notes on it advise: utf8mb4 (emoji), strict mode.
+    DATABASES["default"]["OPTIONS"] = {
+        "charset": "utf8mb4",
+        "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+    }
+    DATABASES["default"]["TEST"] = {
+        "NAME": f"test_stream_exports{_suffix.replace('-', '_')}",
+        "CHARSET": "utf8mb4",
+        "COLLATION": "utf8mb4_unicode_ci",
+    }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL: servers' exports read while jobs write; wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {

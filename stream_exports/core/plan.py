@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, replace
+from functools import cached_property, reduce
 from typing import Any
 
-from django.db import models
-from django.db.models import QuerySet
+from django.db import connections, models
+from django.db.models import F, OrderBy, Q, QuerySet
 from django.db.models.functions import Cast
 
 from .datasets import Dataset
@@ -20,12 +21,26 @@ def _json_text(name: str) -> str:
     return f"stream_exports_{name}_text"
 
 
+def _key(index: int) -> str:
+    return f"stream_exports_key_{index}"
+
+
+def _order_by(item: Any) -> OrderBy:
+    """An ``order_by()`` item as an expression (``"-name"``: ``F("name")`` descending)."""
+    if isinstance(item, OrderBy):
+        return item
+    if isinstance(item, str):
+        return OrderBy(F(item.removeprefix("-")), descending=item.startswith("-"))
+    return OrderBy(item)
+
+
 @dataclass(frozen=True)
 class RowPlan:
     """A filtered queryset, its columns and the cursor to order by.
 
     ``ordering`` (e.g. an admin changelist's) replaces cursor order; such a
-    plan is read in one query (no keyset pages) and cannot resume with ``after``.
+    plan cannot resume with ``after`` (its keyset pages resume from a row's
+    values of ``order_keys`` instead).
     """
 
     queryset: QuerySet
@@ -78,6 +93,58 @@ class RowPlan:
         return frozenset(
             name for name in self.columns if isinstance(self.column_field(name), models.JSONField)
         )
+
+    @cached_property
+    def order_keys(self) -> tuple[OrderBy, ...]:
+        """The plan's ordering as expressions, made total: the unique cursor breaks the ties
+        (unless the ordering names it already)."""
+        keys = tuple(_order_by(item) for item in self.ordering)
+        names = {self.cursor, "pk" if self.cursor == self.queryset.model._meta.pk.name else ""}
+        if any(isinstance(key.expression, F) and key.expression.name in names for key in keys):
+            return keys
+        return (*keys, OrderBy(F(self.cursor)))
+
+    def page(self, past: Sequence[Any] | None, limit: int) -> QuerySet:
+        """A keyset page: at most ``limit`` rows after the row whose ``page_end`` is ``past``
+        (None: the first page), in the plan's order. An ordered plan's rows carry their
+        ``order_keys`` values after the columns."""
+        if not self.ordering:
+            return self.select(self.after if past is None else past[0], limit)
+        keys = {_key(index): key.expression for index, key in enumerate(self.order_keys)}
+        queryset = self.queryset.annotate(**keys)
+        if past is not None:
+            queryset = queryset.filter(self._past(past))
+        columns = (*self.columns, *keys)
+        return replace(self, queryset=queryset, columns=columns, ordering=self.order_keys).select(
+            self.after, limit
+        )
+
+    def page_end(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        """What the page after the one ending with ``row`` (a row of ``page``) starts past."""
+        if not self.ordering:
+            return (row[self.cursor_index],)
+        return tuple(row[len(self.columns) :])
+
+    def _past(self, values: Sequence[Any]) -> Q:
+        """Rows after the one whose ``order_keys`` are ``values``: the same on the keys before
+        one and after it on that one, NULLs placed as the key says or else as the database
+        sorts them (first ascending on MySQL, MariaDB and SQLite; last on PostgreSQL)."""
+        nulls_largest = connections[self.queryset.db].features.nulls_order_largest
+        ways, same = [], Q()
+        for index, (key, value) in enumerate(zip(self.order_keys, values, strict=True)):
+            name = _key(index)
+            nulls_last = key.nulls_last or (not key.nulls_first and nulls_largest != key.descending)
+            if value is None:
+                if not nulls_last:
+                    ways.append(same & Q(**{f"{name}__isnull": False}))
+                same &= Q(**{f"{name}__isnull": True})
+                continue
+            later = Q(**{f"{name}__{'lt' if key.descending else 'gt'}": value})
+            if nulls_last:
+                later |= Q(**{f"{name}__isnull": True})
+            ways.append(same & later)
+            same &= Q(**{name: value})
+        return reduce(operator.or_, ways) if ways else Q(pk__in=[])
 
     def select(self, after: Any, limit: int | None, *, json_as_text: bool = True) -> QuerySet:
         """Value tuples of ``columns`` whose cursor is past ``after``, in the plan's order,

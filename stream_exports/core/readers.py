@@ -115,24 +115,25 @@ def cursor_batches(plan: RowPlan, chunk_size: int) -> Generator[Batch, None, Non
 
 
 def keyset_batches(plan: RowPlan, chunk_size: int) -> Generator[Batch, None, None]:
-    """Pages ordered by the cursor, each starting after the last row of the one before."""
-    after, remaining, index = plan.after, plan.limit, plan.cursor_index
+    """Pages in the plan's order, each starting after the last row of the one before
+    (a query per page, held by the database only while it runs)."""
+    past, remaining = None, plan.limit
     while remaining is None or remaining > 0:
         size = chunk_size if remaining is None else min(chunk_size, remaining)
         with fast_timestamps(plan.queryset.db):
-            batch = list(plan.select(after, size))
+            batch = list(plan.page(past, size))
         if batch:
             yield batch
         if len(batch) < size:
             return
-        after = batch[-1][index]
+        past = plan.page_end(batch[-1])
         if remaining is not None:
             remaining -= len(batch)
 
 
 def row_batches(plan: RowPlan, chunk_size: int | None = None) -> Generator[Batch, None, None]:
-    """Batches of value tuples in cursor order, by the configured engine."""
+    """Batches of value tuples in the plan's order, by the configured engine."""
     chunk_size = chunk_size or conf.CHUNK_SIZE
-    if not plan.ordering and choose_engine(plan.queryset.db) == "keyset":
+    if choose_engine(plan.queryset.db) == "keyset":
         return keyset_batches(plan, chunk_size)
     return cursor_batches(plan, chunk_size)

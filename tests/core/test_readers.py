@@ -1,19 +1,25 @@
-"""Readers: the cursor and keyset engines give the same rows; PostgreSQL's C timestamp loader."""
+"""Readers: the cursor and keyset engines give the same rows; keyset pages of any ordering;
+PostgreSQL's C timestamp loader."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from django.db import connection, connections
+from django.db.models import F
+from django.db.models.functions import Lower
 from django.http import QueryDict
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from stream_exports.core import readers as engine
 from stream_exports.core.datasets import registry
+from stream_exports.core.plan import RowPlan
 from stream_exports.core.query import parse_export_query
-from stream_exports.core.readers import fast_timestamps, row_batches
+from stream_exports.core.readers import fast_timestamps, keyset_batches, row_batches
 from tests.testapp.models import Order
 
 pytestmark = pytest.mark.django_db
@@ -32,15 +38,62 @@ def test_both_engines_give_the_same_bytes(signed, settings, setting):
     assert b"".join(get(signed, params).streaming_content) == expected
 
 
-def test_keyset_is_chosen_without_server_side_cursors(settings):
+def test_keyset_is_chosen_where_django_streams_no_result_set(settings):
     settings.STREAM_EXPORTS = {"ENGINE": "auto"}
     conn = connections["default"]
-    assert engine.choose_engine("default") == "cursor"
+    # Django reads MySQL/MariaDB results whole into the client: keyset pages there.
+    streams = conn.vendor in ("postgresql", "sqlite")
+    assert engine.choose_engine("default") == ("cursor" if streams else "keyset")
     conn.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = True
     try:
         assert engine.choose_engine("default") == "keyset"
     finally:
         del conn.settings_dict["DISABLE_SERVER_SIDE_CURSORS"]
+
+
+ORDERS = registry.get("orders")
+FIELDS = ("id", "customer", "note", "amount", "created_at", "data")
+
+
+@pytest.mark.parametrize("ordered", [False, True], ids=["cursor order", "an ordering"])
+def test_keyset_reads_one_page_per_batch_as_the_batches_are_taken(world, ordered):
+    if ordered:
+        plan = RowPlan.in_queryset_order(ORDERS, Order.objects.order_by("-note"), FIELDS)
+    else:
+        plan = RowPlan.for_dataset(ORDERS, Order.objects.all(), FIELDS)
+    with CaptureQueriesContext(connection) as queries:
+        batches = keyset_batches(plan, 100)
+        for taken in range(1, 4):
+            assert len(next(batches)) == 100
+            assert len(queries) == taken  # nothing read ahead, nothing read whole
+    assert all("LIMIT 100" in query["sql"] for query in queries)
+
+
+#: Orders with ties and NULLs to cut pages in: notes (30 % NULL, a dozen values, emoji,
+#: line separators), customers (ten names, non-ASCII and emoji), both directions, NULLs
+#: placed either way, datetimes with microseconds, decimals.
+ORDERINGS = [
+    ("note",),
+    ("-note",),
+    ("customer", "-created_at"),
+    ("-paid", "note", "-amount"),
+    (F("note").asc(nulls_last=True), "-id"),
+    (F("note").desc(nulls_first=True),),
+    (Lower("customer").desc(), "note"),
+    ("-created_at",),
+]
+
+
+@pytest.mark.parametrize("ordering", ORDERINGS, ids=str)
+def test_keyset_pages_of_an_ordering_with_ties_and_nulls_give_each_row_once_in_order(
+    world, ordering
+):
+    queryset = Order.objects.filter(id__lte=700).order_by(*ordering)
+    plan = RowPlan.in_queryset_order(ORDERS, queryset, FIELDS)
+    rows = [row[: len(FIELDS)] for batch in keyset_batches(plan, 7) for row in batch]
+    # The database's own order of the same rows, its ties broken by the cursor.
+    assert rows == list(replace(plan, ordering=plan.order_keys).select(None, None))
+    assert sorted(row[0] for row in rows) == list(range(1, 701))
 
 
 def timestamptz_loader() -> type:

@@ -28,6 +28,7 @@ from stream_exports_client.download import with_params
 from stream_exports.http.access import sign_url
 
 from ..servers import Reply, scripted_server
+from ..sessions import end_session, export_sessions
 
 pytestmark = pytest.mark.servers
 
@@ -175,22 +176,17 @@ def test_the_start_command_runs_a_job_and_downloads_it(server, world, tmp_path: 
     assert len(out.read_bytes().splitlines()) == 1000
 
 
-def test_a_dropped_database_connection_is_resumed_and_every_row_comes_once(server, world):
-    if not world["db_url"].startswith("postgres"):
-        pytest.skip("the database connection is killed with pg_terminate_backend")
-    import psycopg
-
-    from .test_servers import busy_backends
-
+def test_a_dropped_database_connection_is_resumed_and_every_row_comes_once(
+    server, world, sessions_seen
+):
     url = server.url + sign_url("/exports/orders.ndjson", world["users"]["staff"], {})
     download = Download(url, timeouts=Timeouts(between_lines=30))
     ids = []
     for _, record in download.lines():
         ids.append(record["id"])
         if len(ids) == 1:
-            (pid, _, _), *_ = busy_backends(world)
-            with psycopg.connect(world["db_url"]) as conn:
-                conn.execute("SELECT pg_terminate_backend(%s)", [pid])
+            (session, _), *_ = export_sessions(server.worker(), world["db_url"])
+            end_session(world["db_url"], session)  # pg_terminate_backend; KILL on MariaDB
     assert ids == list(range(1, world["rows"] + 1))
     assert download.resumes == 1
 

@@ -33,11 +33,15 @@ def copy_rows(rows: int, seed: int) -> None:
 
 def insert_rows(rows: int, seed: int, batch: int = 5000) -> None:
     """Other databases: executemany in batches, values prepared by the model's fields."""
-    Order.objects.all().delete()
+    table = connection.ops.quote_name(Order._meta.db_table)
+    if connection.vendor == "mysql":  # MariaDB deletes a million rows in ~20 s, truncates in 1
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {table}")
+    else:
+        Order.objects.all().delete()
     db = connections[DEFAULT_DB_ALIAS]  # the object itself: the proxy is slow per call
     fields = [Order._meta.get_field(name) for name in COLUMNS]
     plain = (int, str, bool, type(None))
-    table = connection.ops.quote_name(Order._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
     source = order_rows(rows, seed)
