@@ -41,7 +41,7 @@ test: $(VENV)/.test
 	env -u DATABASE_URL $(BIN)/pytest $(PYTEST_ARGS)
 	env -u DATABASE_URL $(BIN)/pytest $(DEMO_TESTS)
 	@if [ -n "$$DATABASE_URL" ]; then echo "== again on $$DATABASE_URL"; $(BIN)/pytest $(PYTEST_ARGS) && $(BIN)/pytest $(DEMO_TESTS); fi
-	@if [ -n "$$MARIADB_URL" ]; then echo "== again on $$MARIADB_URL"; export DATABASE_URL=$$MARIADB_URL; $(BIN)/pytest $(PYTEST_ARGS) && $(BIN)/pytest $(DEMO_TESTS); fi
+	@if [ -n "$$MARIADB_URL" ]; then echo "== again on $$MARIADB_URL"; $(BIN)/pip install --quiet -e ".[mysql]"; export DATABASE_URL=$$MARIADB_URL; $(BIN)/pytest $(PYTEST_ARGS) && $(BIN)/pytest $(DEMO_TESTS); fi
 
 # Every contender side by side on PostgreSQL: ROWS (1,000,000 here), REPEAT, SKIP_SLOW=1,
 # SSE_STREAMS, as make variables or environment (bench/README.md).

@@ -81,7 +81,8 @@ os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
 
 
 def _install(session: nox.Session, django: str) -> None:
-    session.install("-e", "./client", "-e", ".[test]", f"Django~={django}.0")
+    extras = "test,mysql" if os.environ.get("MARIADB_URL") else "test"
+    session.install("-e", "./client", "-e", f".[{extras}]", f"Django~={django}.0")
 
 
 def _pytest(session: nox.Session, *args: str) -> None:
