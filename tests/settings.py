@@ -9,6 +9,7 @@ STREAM_EXPORTS   JSON of stream_exports settings, e.g. {"JOB_RUNNER": "..."}
 DATABASE_POOL_SIZE  default 40: PostgreSQL connections per process
 DJANGO_DEBUG, DJANGO_SECRET_KEY  default: off, and a fixed key for tests only
 TEST_DB_SUFFIX   keeps two test runs on one machine apart (-a, -b, ...)
+PYTEST_XDIST_WORKER  set by pytest-xdist: each worker's databases and media are its own
 """
 
 from __future__ import annotations
@@ -72,8 +73,11 @@ TEMPLATES = [
     },
 ]
 
-# Separate names let two test runs share a machine (TEST_DB_SUFFIX=-a ...).
+# Separate names let two test runs share a machine (TEST_DB_SUFFIX=-a ...), and each
+# pytest-xdist worker (gw0, gw1, ...) of one run, with the servers it starts, its own.
 _suffix = os.environ.get("TEST_DB_SUFFIX", "")
+if _worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    _suffix += f"-{_worker}"
 
 DATABASES = {
     "default": dj_database_url.parse(

@@ -187,7 +187,8 @@ def test_with_redis_gone_streams_fall_back_to_polling(world, tmp_path, django_db
     env = server_env(world, CHUNK_SIZE=1000)
     env["REDIS_URL"] = "redis://127.0.0.1:9/0"  # nothing listens there
     with run_server("uvicorn", env, tmp_path) as server:
-        job = start_job(server.url, world, {})
+        sse_events(server.url + start_job(server.url, world, {"limit": 1})["links"]["events"])
+        job = start_job(server.url, world, {})  # (the first warmed the server)
         events = sse_events(server.url + job["links"]["events"])
         log = requests.get(server.url + job["links"]["log"], timeout=60)
     ids = [e[1] for e in events]
