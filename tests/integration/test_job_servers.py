@@ -112,11 +112,13 @@ def test_reconnecting_with_last_event_id_loses_and_repeats_nothing(server: Serve
 @pytest.fixture(scope="module")
 def worker_setup(world, tmp_path_factory) -> Iterator[dict[str, Any]]:
     """uvicorn for the API, jobs in worker processes. With Redis, polling is made too slow
-    to pass the push test: only a push across processes can."""
+    to pass the push test: only a push across processes can. Progress every 50 ms: a job
+    is seen running with rows well before it ends."""
     tmp = tmp_path_factory.mktemp("workers")
     env = server_env(
         world,
         JOB_RUNNER="stream_exports.jobs.runners.WorkerRunner",
+        JOB_PROGRESS_INTERVAL=0.05,
         JOB_HEARTBEAT=0.5,
         JOB_STALE_AFTER=3,
         POLL_INTERVAL=30 if world["redis"] else 0.5,
