@@ -31,17 +31,21 @@ demo: $(VENV)/.demo
 
 # SQLite always; PostgreSQL too when DATABASE_URL points at it, then MariaDB when MARIADB_URL
 # does. tests/ runs on its own settings (tests.settings); the demo project's tests on the demo's.
+# A pytest-xdist worker a core, each with its own test database and servers; the load tests
+# (PostgreSQL and MariaDB) after them, alone (exit 5: PYTEST_ARGS selected none of them).
 DEMO_TESTS := project/tests --ds=project.settings
+PARALLEL   := -n auto --maxprocesses 4 --dist loadscope -m "not load"
+LOAD_TESTS := $(BIN)/pytest -m load $(PYTEST_ARGS) || [ $$? -eq 5 ]
 test: $(VENV)/.test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 	$(BIN)/mypy
-	env -u DATABASE_URL $(BIN)/pytest $(PYTEST_ARGS)
+	env -u DATABASE_URL $(BIN)/pytest $(PARALLEL) $(PYTEST_ARGS)
 	env -u DATABASE_URL $(BIN)/pytest $(DEMO_TESTS)
-	@if [ -n "$$DATABASE_URL" ]; then echo "== again on $$DATABASE_URL"; $(BIN)/pytest $(PYTEST_ARGS) && $(BIN)/pytest $(DEMO_TESTS); fi
-	@if [ -n "$$MARIADB_URL" ]; then echo "== again on $$MARIADB_URL"; $(BIN)/pip install --quiet -e ".[mysql]"; export DATABASE_URL=$$MARIADB_URL; $(BIN)/pytest $(PYTEST_ARGS) && $(BIN)/pytest $(DEMO_TESTS); fi
+	@if [ -n "$$DATABASE_URL" ]; then echo "== again on $$DATABASE_URL"; $(BIN)/pytest $(PARALLEL) $(PYTEST_ARGS) && { $(LOAD_TESTS); } && $(BIN)/pytest $(DEMO_TESTS); fi
+	@if [ -n "$$MARIADB_URL" ]; then echo "== again on $$MARIADB_URL"; $(BIN)/pip install --quiet -e ".[mysql]"; export DATABASE_URL=$$MARIADB_URL; $(BIN)/pytest $(PARALLEL) $(PYTEST_ARGS) && { $(LOAD_TESTS); } && $(BIN)/pytest $(DEMO_TESTS); fi
 
 # Every contender side by side on PostgreSQL: ROWS (1,000,000 here), REPEAT, SKIP_SLOW=1,
 # SSE_STREAMS, as make variables or environment (bench/README.md).

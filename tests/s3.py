@@ -35,7 +35,7 @@ def moto_server(log: Path) -> Iterator[str]:
             try:
                 requests.get(endpoint, timeout=1)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up, or slow to start
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(0.1)
         yield endpoint

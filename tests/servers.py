@@ -199,7 +199,7 @@ def as_the_adapter_starts_it(task_root: Path, env: dict[str, str], log: Path) ->
             try:
                 if requests.get(f"http://127.0.0.1:{port}/exports/health", timeout=1).ok:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up, or slow to start
                 pass
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)

@@ -11,6 +11,7 @@ CELERY_BROKER_URL  the Celery runner's broker; default: REDIS_URL, else Redis on
 MEDIA_ROOT       where job files go (servers and workers: the tests' own)
 DJANGO_DEBUG, DJANGO_SECRET_KEY  default: off, and a fixed key for tests only
 TEST_DB_SUFFIX   keeps two test runs on one machine apart (-a, -b, ...)
+PYTEST_XDIST_WORKER  set by pytest-xdist: each worker's databases and media are its own
 """
 
 from __future__ import annotations
@@ -77,8 +78,11 @@ TEMPLATES = [
     },
 ]
 
-# Separate names let two test runs share a machine (TEST_DB_SUFFIX=-a ...).
+# Separate names let two test runs share a machine (TEST_DB_SUFFIX=-a ...), and each
+# pytest-xdist worker (gw0, gw1, ...) of one run, with the servers it starts, its own.
 _suffix = os.environ.get("TEST_DB_SUFFIX", "")
+if _worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    _suffix += f"-{_worker}"
 
 DATABASES = {
     "default": dj_database_url.parse(

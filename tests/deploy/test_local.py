@@ -87,8 +87,8 @@ def deploy_local(
 def test_through_the_limits_a_cut_export_is_resumed_and_a_compressed_one_fits(
     world, signed, tmp_path
 ):
-    # 200,000 rows are about 61 MB: cut at 20 MB uncompressed, whole compressed (8-10 MB).
-    options = ("--burst-mb", "1", "--rate-mb", "40", "--max-mb", "20", "--idle", "20")
+    # 50,000 rows are about 15 MB: cut at 5 MB uncompressed, whole compressed (2-2.5 MB).
+    options = ("--burst-mb", "1", "--rate-mb", "40", "--max-mb", "5", "--idle", "20")
     with deploy_local(world, tmp_path, *options) as base:
         url = base + signed()
         plain = requests.get(url, headers={"Accept-Encoding": "identity"}, stream=True, timeout=60)

@@ -94,11 +94,13 @@ def test_reconnecting_with_last_event_id_loses_and_repeats_nothing(server: Serve
 @pytest.fixture(scope="module")
 def worker_setup(world, tmp_path_factory) -> Iterator[dict[str, Any]]:
     """uvicorn for the API, jobs in worker processes. With Redis, polling is made too slow
-    to pass the push test: only a push across processes can."""
+    to pass the push test: only a push across processes can. Progress every 50 ms: a job
+    is seen running with rows well before it ends."""
     tmp = tmp_path_factory.mktemp("workers")
     env = server_env(
         world,
         JOB_RUNNER="stream_exports.jobs.runners.WorkerRunner",
+        JOB_PROGRESS_INTERVAL=0.05,
         JOB_HEARTBEAT=0.5,
         JOB_STALE_AFTER=3,
         POLL_INTERVAL=30 if world["redis"] else 0.5,
@@ -157,7 +159,8 @@ def test_with_redis_gone_streams_fall_back_to_polling(world, tmp_path, django_db
     env = server_env(world, CHUNK_SIZE=1000)
     env["REDIS_URL"] = "redis://127.0.0.1:9/0"  # nothing listens there
     with run_server("uvicorn", env, tmp_path) as server:
-        job = start_job(server.url, world, {})
+        sse_events(server.url + start_job(server.url, world, {"limit": 1})["links"]["events"])
+        job = start_job(server.url, world, {})  # (the first warmed the server)
         events = sse_events(server.url + job["links"]["events"])
         log = requests.get(server.url + job["links"]["log"], timeout=60)
     ids = [e[1] for e in events]

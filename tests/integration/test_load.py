@@ -122,7 +122,9 @@ def load_round(base: str, world, seed: int) -> tuple[list[dict], list[str]]:
             for _ in range(STREAMS)
         ]
         exports = [
-            pool.submit(export, base, url, rng.randrange(0, 100_000), rng.random() < HANG_UP)
+            pool.submit(
+                export, base, url, rng.randrange(0, world["rows"] - ROWS), rng.random() < HANG_UP
+            )
             for _ in range(EXPORTS)
         ]
         return [f.result(timeout=180) for f in exports], [f.result(timeout=180) for f in streams]

@@ -57,7 +57,7 @@ EDGE_AMOUNTS = [Decimal("0.00"), Decimal("0.01"), Decimal("-12.50"), Decimal("99
 EDGE_QUANTITIES = [0, 2**31 - 1]
 TAGS = ["red", "blue", "green", "xl", "sale", "new", "größe", "🏷"]
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-#: Seconds between two orders: 200,000 orders span January to May 2024.
+#: Seconds between two orders: 50,000 orders span most of January 2024, 200,000 to May.
 SPACING = 61
 #: Fields whose Python values a database driver takes as they are.
 PLAIN_TYPES = {"BigAutoField", "CharField", "IntegerField", "BooleanField", "TextField"}
@@ -114,37 +114,40 @@ def order(n: int) -> tuple[Any, ...]:
     )
 
 
-def orders(count: int) -> Iterator[tuple[Any, ...]]:
-    """Orders 1 to ``count``."""
-    return (order(n) for n in range(1, count + 1))
+def orders(count: int, first: int = 1) -> Iterator[tuple[Any, ...]]:
+    """Orders ``first`` to ``count``."""
+    return (order(n) for n in range(first, count + 1))
 
 
-def seed(count: int) -> None:
-    """Replace every order by orders 1 to ``count``: COPY on PostgreSQL, executemany elsewhere."""
+def seed(count: int, keep: int = 0) -> None:
+    """Make the orders 1 to ``count``: replace every order after the first ``keep`` (all of
+    them by default) by orders ``keep + 1`` to ``count``. COPY on PostgreSQL, executemany
+    elsewhere."""
     with transaction.atomic():
+        Order.objects.filter(pk__gt=keep).delete()
         if connection.vendor == "postgresql":
-            _copy(count)
+            _copy(count, keep + 1)
         else:
-            _insert(count)
+            _insert(count, keep + 1)
         with connection.cursor() as cursor:
             for sql in connection.ops.sequence_reset_sql(no_style(), [Order]):
                 cursor.execute(sql)
 
 
-def _copy(count: int) -> None:
+def _copy(count: int, first: int) -> None:
     from psycopg.types.json import Jsonb
 
     table = connection.ops.quote_name(Order._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {table}")
-        with cursor.cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-            for row in orders(count):
-                copy.write_row((*row[:-1], Jsonb(row[-1])))
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy,
+    ):
+        for row in orders(count, first):
+            copy.write_row((*row[:-1], Jsonb(row[-1])))
 
 
-def _insert(count: int, batch: int = 5_000) -> None:
+def _insert(count: int, first: int, batch: int = 5_000) -> None:
     """executemany of values the model's fields prepare (bulk_create took four times as long)."""
-    Order.objects.all().delete()
     db = connections[Order.objects.db]
     fields = [Order._meta.get_field(name) for name in COLUMNS]
     prepare = [
@@ -156,7 +159,7 @@ def _insert(count: int, batch: int = 5_000) -> None:
         f"INSERT INTO {quote(Order._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
         f" VALUES ({', '.join(['%s'] * len(fields))})"
     )
-    rows = orders(count)
+    rows = orders(count, first)
     with db.cursor() as cursor:
         while chunk := list(islice(rows, batch)):
             cursor.executemany(sql, [_prepared(row, prepare, db) for row in chunk])
