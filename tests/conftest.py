@@ -124,6 +124,25 @@ def signed(world: dict[str, Any]):
     return make
 
 
+@pytest.fixture
+def exporter(world, django_db_blocker):
+    """``exporter(name)`` -> a new staff user who may export orders, for tests that change
+    a user's password, rights or links (the shared users stay as they are). In a ``db``
+    test it is rolled back; elsewhere committed (servers see it), and deleted after."""
+    made = []
+
+    def make(name: str) -> User:
+        with django_db_blocker.unblock():
+            user = User.objects.create_user(name, password="pw", is_staff=True)
+            user.user_permissions.add(Permission.objects.get(codename="view_order"))
+        made.append(user.pk)
+        return user
+
+    yield make
+    with django_db_blocker.unblock():
+        User.objects.filter(pk__in=made).delete()
+
+
 @pytest.fixture(scope="session", params=["gunicorn", "uvicorn"])
 def server(
     request: pytest.FixtureRequest, world: dict[str, Any], tmp_path_factory

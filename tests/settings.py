@@ -8,6 +8,8 @@ REDIS_URL        a channel layer on Redis; default: in-memory
 STREAM_EXPORTS   JSON of stream_exports settings, e.g. {"JOB_RUNNER": "..."}
 DATABASE_POOL_SIZE  default 40: PostgreSQL connections per process
 DJANGO_DEBUG, DJANGO_SECRET_KEY  default: off, and a fixed key for tests only
+DJANGO_SECRET_KEY_FALLBACKS  former keys, comma-separated (key rotation)
+DJANGO_LOG_LEVEL  e.g. DEBUG: every logger at that level, to the console
 TEST_DB_SUFFIX   keeps two test runs on one machine apart (-a, -b, ...)
 """
 
@@ -27,6 +29,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = os.environ.get("DJANGO_DEBUG", "0").lower() in ("1", "true", "yes")
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "tests-only-not-a-secret"
+SECRET_KEY_FALLBACKS = [
+    key for key in os.environ.get("DJANGO_SECRET_KEY_FALLBACKS", "").split(",") if key
+]
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
 
 INSTALLED_APPS = [
@@ -138,15 +143,25 @@ CORS_ALLOW_HEADERS = (*default_cors_headers, "last-event-id", "cache-control")
 # Any stream_exports setting, as JSON: STREAM_EXPORTS='{"JOB_RUNNER": "..."}'.
 STREAM_EXPORTS: dict = json.loads(os.environ.get("STREAM_EXPORTS", "{}"))
 
+# Signed URLs' sig hidden from every line the console handler writes and from error reports
+# (docs/security.md). DJANGO_LOG_LEVEL (e.g. DEBUG): every logger at that level, to the console.
+LOG_LEVEL = os.environ.get("DJANGO_LOG_LEVEL", "")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"hide_signatures": {"()": "stream_exports.http.redaction.HideSignatures"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["hide_signatures"]},
+    },
     "loggers": {
         "stream_exports": {"handlers": ["console"], "level": "INFO"},
         "django.request": {"handlers": ["console"], "level": "ERROR"},
     },
 }
+if LOG_LEVEL:
+    LOGGING["root"] = {"handlers": ["console"], "level": LOG_LEVEL}
+    LOGGING["loggers"] = {"django": {"level": LOG_LEVEL}}  # (to the root's console)
+DEFAULT_EXCEPTION_REPORTER = "stream_exports.http.redaction.ExceptionReporter"
 
 
 def s3_storages(bucket: str, endpoint: str | None, **options: str) -> dict:
