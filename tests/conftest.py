@@ -143,6 +143,24 @@ def exporter(world, django_db_blocker):
         User.objects.filter(pk__in=made).delete()
 
 
+@pytest.fixture
+def audited(world, django_db_blocker):
+    """``audited(**match)`` -> the audit rows written since the test began (oldest first),
+    committed ones included (servers, jobs); those are deleted after."""
+    from stream_exports.models import AuditRecord
+
+    with django_db_blocker.unblock():
+        before = AuditRecord.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+    def since(**match: Any) -> list[AuditRecord]:
+        with django_db_blocker.unblock():
+            return list(AuditRecord.objects.filter(pk__gt=before, **match).order_by("pk"))
+
+    yield since
+    with django_db_blocker.unblock():
+        AuditRecord.objects.filter(pk__gt=before).delete()
+
+
 @pytest.fixture(scope="session", params=["gunicorn", "uvicorn"])
 def server(
     request: pytest.FixtureRequest, world: dict[str, Any], tmp_path_factory
