@@ -43,8 +43,13 @@ SERVER_LOGGERS = (
     "django.request",
 )
 
-# ``sig=value`` or, inside another URL's query value, ``sig%3Dvalue``.
-_SIGNED = re.compile(rf"(?<![A-Za-z0-9_.~-])({SIGNATURE}(?:=|%3[Dd]))[^&\s\"'<>#]+", flags=re.ASCII)
+# ``sig=value`` after ``?``, ``&``, a space or a quote, or in another URL's encoded query
+# (``%3Fsig%3Dvalue``, ``%26sig%3Dvalue``); not ``mysig=``. The value runs to the next
+# ``&``, space or quote (in an encoded URL: to its end).
+_SIGNED = re.compile(
+    rf"(?:(?<![A-Za-z0-9_.~%-])|(?<=%3[Ff])|(?<=%26))({SIGNATURE}(?:=|%3[Dd]))[^&\s\"'<>#]+",
+    flags=re.ASCII,
+)
 
 
 def hide_signatures(text: str) -> str:
