@@ -144,6 +144,24 @@ def exporter(world, django_db_blocker):
 
 
 @pytest.fixture
+def cookie_of(world: dict[str, Any], django_db_blocker: Any):
+    """``cookie_of("staff")`` -> a ``Cookie`` header of a session signed in as that user,
+    for requests to real servers."""
+    from django.conf import settings
+    from django.test import Client
+
+    def cookie(user: str) -> str:
+        with django_db_blocker.unblock():
+            client = Client()
+            client.force_login(world["users"][user])
+        return (
+            f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+        )
+
+    return cookie
+
+
+@pytest.fixture
 def audited(world, django_db_blocker):
     """``audited(**match)`` -> the audit rows written since the test began (oldest first),
     committed ones included (servers, jobs); those are deleted after."""

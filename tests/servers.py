@@ -126,15 +126,18 @@ ACCESS_LOGS = {"gunicorn": ["--access-logfile", "-"], "uvicorn": [], "daphne": [
 
 
 def server_command(
-    kind: str, port: int, *, app: str | None = None, access_log: bool = False
+    kind: str, port: int, *, app: str | None = None, access_log: bool = False, debug: bool = False
 ) -> list[str]:
     """The command line of ``kind`` on ``port``: the tests' project, or ``app`` (a WSGI or
-    ASGI path such as ``project.asgi:application``); with ``access_log`` its access log on."""
+    ASGI path such as ``project.asgi:application``); with ``access_log`` its access log on,
+    with ``debug`` its own log at debug level."""
     command = [part.format(port=port) for part in COMMANDS[kind]]
     if app is not None:
         command = [app if part.startswith("tests.") else part for part in command]
     if access_log:
         command = [part for part in command if part != "--no-access-log"] + ACCESS_LOGS[kind]
+    if debug:
+        command += ["--log-level", "debug"]
     return command
 
 

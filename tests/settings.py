@@ -19,6 +19,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from corsheaders.defaults import default_headers as default_cors_headers
@@ -146,7 +147,7 @@ STREAM_EXPORTS: dict = json.loads(os.environ.get("STREAM_EXPORTS", "{}"))
 # Signed URLs' sig hidden from every line the console handler writes and from error reports
 # (docs/security.md). DJANGO_LOG_LEVEL (e.g. DEBUG): every logger at that level, to the console.
 LOG_LEVEL = os.environ.get("DJANGO_LOG_LEVEL", "")
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"hide_signatures": {"()": "stream_exports.http.redaction.HideSignatures"}},
@@ -159,6 +160,8 @@ LOGGING = {
     },
 }
 if LOG_LEVEL:
+    LOGGING["formatters"] = {"named": {"format": "%(levelname)s %(name)s: %(message)s"}}
+    LOGGING["handlers"]["console"]["formatter"] = "named"
     LOGGING["root"] = {"handlers": ["console"], "level": LOG_LEVEL}
     LOGGING["loggers"] = {"django": {"level": LOG_LEVEL}}  # (to the root's console)
 DEFAULT_EXCEPTION_REPORTER = "stream_exports.http.redaction.ExceptionReporter"

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from django.conf import settings
 from django.db import connection
-from django.test import Client, override_settings
+from django.test import override_settings
 
 from stream_exports.core.datasets import registry
 from stream_exports.http.access import sign_url
@@ -181,29 +181,22 @@ def test_the_audit_rows_of_exports_that_complete_are_cut_fail_and_are_refused(
     assert all(row.username == "staff" for row in rows if row.outcome != "refused")
 
 
-@pytest.fixture
-def superuser_cookie(world: dict[str, Any], django_db_blocker: Any) -> str:
-    with django_db_blocker.unblock():
-        client = Client()
-        client.force_login(world["users"]["superuser"])
-    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
-
-
 @pytest.mark.parametrize("kind", ["gunicorn", "uvicorn"])
 def test_no_sig_value_is_written_anywhere_in_a_whole_session(
-    kind, world, exporter, superuser_cookie, django_db_blocker, tmp_path, audited
+    kind, world, exporter, cookie_of, django_db_blocker, tmp_path, audited
 ):
-    """Debug logging everywhere and the server's access log on: signed exports (whole, cut,
-    failing, refused), a job followed and downloaded, the admin's pages, revoke-all."""
-    env = {**server_env(world), "DJANGO_LOG_LEVEL": "DEBUG"}
+    """``DEBUG`` on, every logger at debug level (SQL too), the server's own log at debug
+    level and its access log on: signed exports (whole, cut, failing, refused), a job
+    followed and downloaded, the admin's pages, revoke-all."""
+    env = {**server_env(world), "DJANGO_LOG_LEVEL": "DEBUG", "DJANGO_DEBUG": "1"}
     eve = exporter("eve")
     with (
         an_export_that_fails(world, django_db_blocker) as (failing, _),
-        run_server(kind, env, tmp_path, access_log=True) as running,
+        run_server(kind, env, tmp_path, access_log=True, debug=True) as running,
     ):
         session = security_session.Session(running.url, eve)
         with django_db_blocker.unblock():
-            security_session.run(session, superuser_cookie, failing=failing)
+            security_session.run(session, cookie_of("superuser"), failing=failing)
             written = [
                 *JobLogLine.objects.values_list("message", flat=True),
                 *(str(params) for params in ExportJob.objects.values_list("params", flat=True)),
@@ -211,7 +204,7 @@ def test_no_sig_value_is_written_anywhere_in_a_whole_session(
             ]
     log = running.log.read_text(errors="replace")
     assert "sig=[hidden]" in log  # the access log has the lines, less the values
-    assert "GET /exports/orders.ndjson" in log
+    assert "GET /exports/orders.ndjson" in log and "DEBUG django.db.backends: (" in log
     for form in session.forms():
         for where, text in (("log", log), ("database", "\n".join(written))):
             assert form not in text, f"a sig value in the {where}"
