@@ -6,6 +6,7 @@ import logging
 import sys
 from urllib.parse import quote
 
+import django
 import pytest
 from django.core import mail
 from django.test import RequestFactory
@@ -15,6 +16,9 @@ from gunicorn.glogging import SafeAtoms
 from stream_exports.http.redaction import HideSignatures, hide_signatures
 
 TOKEN = "eyJ1IjoiMSJ9:1tXyZa:abc-DEF_123"
+
+#: Where error mails go (Django 6 takes addresses; 5.2 takes (name, address) pairs).
+ADMINS = ["ops@example.com"] if django.VERSION >= (6,) else [("Ops", "ops@example.com")]
 
 
 @pytest.mark.parametrize(
@@ -79,7 +83,7 @@ def test_a_traceback_and_a_request_in_the_arguments_are_hidden():
 
 @pytest.mark.django_db
 def test_the_error_mail_to_admins_holds_no_sig(settings):
-    settings.ADMINS = [("Ops", "ops@example.com")]
+    settings.ADMINS = ADMINS
     request = RequestFactory().get("/exports/orders.ndjson", {"limit": "1", "sig": TOKEN})
     handler = AdminEmailHandler(include_html=True)
     try:
