@@ -29,7 +29,7 @@ from django.db import DatabaseError
 from django.http import HttpRequest
 
 from ..core.ndjson import Position, parse_trailer
-from ..models import AuditRecord, Outcome
+from ..models import JOB_START, AuditRecord, Outcome
 from . import audit
 
 __all__ = [
@@ -222,7 +222,7 @@ def refused(request: HttpRequest, status: int, reason: str, user: Any = None) ->
     params = audit.asked(request.GET)
     if name in JOB_STARTS and match is not None:
         dataset = match.kwargs.get("name", "")
-        audit.start(request, user, kind="job", dataset=dataset, params=params, **ended)
+        audit.start(request, user, kind=JOB_START, dataset=dataset, params=params, **ended)
     if name not in ROUTES:
         return  # not a stream (job status, job start, cancel)
     assert match is not None and name is not None
