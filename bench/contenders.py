@@ -16,6 +16,7 @@ from .measure import Transfer, curl, prewarm, psql_copy
 from .servers import OUT, Server, serve
 
 ORM_PATH = {"STREAM_EXPORTS": json.dumps({"COPY_FAST_PATH": False})}
+NO_AUDIT = {"STREAM_EXPORTS": json.dumps({"AUDIT": False})}
 IMMEDIATE = {
     "STREAM_EXPORTS": json.dumps({"JOB_RUNNER": "stream_exports.jobs.runners.ImmediateRunner"})
 }
@@ -75,6 +76,11 @@ def ours_key(path: str, server: str, rows: int) -> str:
     return f"ours-{path}-{server}-{rows}"
 
 
+def no_audit_key(server: str, rows: int) -> str:
+    """The key of the default export with auditing off (next to the same with it on)."""
+    return ours_key("COPY", server, rows) + "-noaudit"
+
+
 def contenders(rows: int) -> list[Contender]:
     """Everything measured, in the order of a round; the psql anchors first."""
     small = max(rows // 10, 1)
@@ -122,6 +128,9 @@ def contenders(rows: int) -> list[Contender]:
                 found.append(
                     Contender(ours_key(path, server, n), label, "export", n, server, env=env)
                 )
+                if path == "COPY" and server == "gunicorn":  # the audit trail's cost
+                    key, off = no_audit_key(server, n), f"{label}, auditing off"
+                    found.append(Contender(key, off, "export", n, server, env=NO_AUDIT))
             if path == "COPY":  # next to the live stream it is compared with
                 found.append(jobs[server])
     return found

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import mariadb
-from .contenders import Contender, ours_key, psql_key
+from .contenders import Contender, no_audit_key, ours_key, psql_key
 
 HERE = Path(__file__).resolve().parent
 README = HERE / "README.md"
@@ -110,6 +110,17 @@ def goals(found: list[Contender], sse: dict[str, Any] | None) -> list[str]:
 
     each(["job-immediate", ours_key("COPY", "gunicorn", rows)], job)
     each(["job-thread", ours_key("COPY", "uvicorn", rows)], job)
+
+    def audit(on: Contender, off: Contender) -> None:
+        ratio = paired_ratio(on, off)
+        check(
+            ratio <= 1.05,
+            f"{on.server}, {on.rows:,} rows, auditing on within 5% of off (issue 17): "
+            f"{on.median('wall'):.3f} s vs {off.median('wall'):.3f} s, {ratio:.3f}x",
+        )
+
+    for n in (small, rows):
+        each([ours_key("COPY", "gunicorn", n), no_audit_key("gunicorn", n)], audit)
     if sse:
         check(
             sse["connected"] == sse["streams"] and sse["keepalives_min"] >= 1,

@@ -5,6 +5,8 @@ REDIS_URL     default: in-memory channel layer
 STREAM_EXPORTS  JSON of stream_exports settings, e.g. {"JOB_RUNNER": "..."}
 DATABASE_POOL_SIZE  default 40: PostgreSQL connections per process
 DJANGO_DEBUG  default: 1 (the demo); set 0 in production, with DJANGO_SECRET_KEY
+DJANGO_SECRET_KEY_FALLBACKS  former keys, comma-separated: key rotation (docs/security.md)
+DJANGO_LOG_LEVEL  e.g. DEBUG: every logger at that level, to the console
 DJANGO_SERVE_STATIC  1: serve the admin's static files with WhiteNoise (on Lambda)
 EXPORTS_BUCKET  an S3 bucket for job files (django-storages), else MEDIA_ROOT
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from corsheaders.defaults import default_headers as default_cors_headers
@@ -45,6 +48,10 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Rotating the key: the old one here keeps sessions and signed URLs made with it working.
+SECRET_KEY_FALLBACKS = [
+    key for key in os.environ.get("DJANGO_SECRET_KEY_FALLBACKS", "").split(",") if key
+]
 
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
 CSRF_TRUSTED_ORIGINS = [
@@ -192,12 +199,24 @@ CORS_ALLOW_HEADERS = (*default_cors_headers, "last-event-id", "cache-control")
 # Any stream_exports setting, as JSON: STREAM_EXPORTS='{"JOB_RUNNER": "..."}'.
 STREAM_EXPORTS: dict = json.loads(os.environ.get("STREAM_EXPORTS", "{}"))
 
-LOGGING = {
+# Signed URLs' sig hidden from every line the console handler writes and from error reports
+# (docs/security.md). DJANGO_LOG_LEVEL (e.g. DEBUG): every logger at that level, to the console.
+LOG_LEVEL = os.environ.get("DJANGO_LOG_LEVEL", "")
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"hide_signatures": {"()": "stream_exports.http.redaction.HideSignatures"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["hide_signatures"]},
+    },
     "loggers": {
         "stream_exports": {"handlers": ["console"], "level": "INFO"},
         "django.request": {"handlers": ["console"], "level": "ERROR"},
     },
 }
+if LOG_LEVEL:
+    LOGGING["formatters"] = {"named": {"format": "%(levelname)s %(name)s: %(message)s"}}
+    LOGGING["handlers"]["console"]["formatter"] = "named"
+    LOGGING["root"] = {"handlers": ["console"], "level": LOG_LEVEL}
+    LOGGING["loggers"] = {"django": {"level": LOG_LEVEL}}  # (to the root's console)
+DEFAULT_EXCEPTION_REPORTER = "stream_exports.http.redaction.ExceptionReporter"

@@ -20,6 +20,7 @@
 ``stream_exports.W004``  on Lambda: ``ALLOWED_HOSTS`` accepts any host (``*``)
 ``stream_exports.W005``  on Lambda: session or CSRF cookies are not ``Secure``
 ``stream_exports.W006``  on Lambda: nothing puts requests under the stage's prefix
+``stream_exports.W007``  error mails to ``ADMINS`` would hold signed URLs' ``sig``
 =====================  ===========================================================
 """
 
@@ -38,10 +39,12 @@ from django.utils.module_loading import import_string
 from .conf import Setting, Settings, conf
 from .core.datasets import Dataset, registry
 from .core.readers import ENGINES
+from .http.redaction import ExceptionReporter
 
 __all__ = [
     "check_api_gateway",
     "check_datasets",
+    "check_error_reports",
     "check_gzip",
     "check_jobs",
     "check_settings",
@@ -252,6 +255,28 @@ def check_api_gateway(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
             )
         )
     return warnings
+
+
+REPORTER = "stream_exports.http.redaction.ExceptionReporter"
+
+
+@register(Tags.security)
+def check_error_reports(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Error mails to ``ADMINS`` hide signed URLs' ``sig`` (Django's report has the query)."""
+    try:
+        reporter = import_string(settings.DEFAULT_EXCEPTION_REPORTER)
+    except ImportError:
+        return []  # (Django reports that one itself when it reports an error)
+    if not settings.ADMINS or issubclass(reporter, ExceptionReporter):
+        return []
+    return [
+        _warning(
+            "Error mails to ADMINS hold the request's URL and query string: a signed URL's "
+            "sig, which acts as its user, would be in them.",
+            7,
+            f"Set DEFAULT_EXCEPTION_REPORTER = {REPORTER!r} (or a subclass of it).",
+        )
+    ]
 
 
 def _dataset_errors(dataset: Dataset) -> list[CheckMessage]:

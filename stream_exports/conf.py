@@ -48,6 +48,7 @@ class Setting(Generic[T]):
 
 
 EXPORTS, SERVING, ACCESS, JOBS, FOLLOW = "Exports", "Serving", "Access", "Jobs", "Following jobs"
+AUDITING = "Audit"
 
 
 class Settings:
@@ -104,6 +105,23 @@ class Settings:
     )
     SIGNING_SALT = Setting(
         "stream_exports.url", "Keeps these signatures apart from the project's others.", ACCESS
+    )
+    # Audit
+    AUDIT = Setting(
+        True,
+        "Keep an audit trail: a row per export, download and job start (and per one "
+        "refused), and a line on the `stream_exports.audit` logger.",
+        AUDITING,
+    )
+    AUDIT_RETENTION_DAYS = Setting(
+        365, "Days of audit rows `manage.py prune_audit` keeps.", AUDITING
+    )
+    AUDIT_TRUSTED_PROXIES = Setting(
+        0,
+        "Proxies in front of the app that append the client to `X-Forwarded-For` (nginx, "
+        "API Gateway: 1); the audit's client address is that many entries from its end. "
+        "0: `REMOTE_ADDR`.",
+        AUDITING,
     )
     # Jobs
     JOB_RUNNER = Setting(

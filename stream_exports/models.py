@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import Storage, storages
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils import timezone
 
 from .conf import conf
 
 __all__ = [
     "FINISHED",
+    "AuditRecord",
     "ExportJob",
     "ExportJobQuerySet",
     "JobEvent",
     "JobLogLine",
+    "LinkRevocation",
+    "Outcome",
     "Status",
+    "audit_log",
     "job_storage",
 ]
+
+#: The audit trail as structured lines, one JSON object per event (docs/security.md).
+audit_logger = logging.getLogger("stream_exports.audit")
 
 
 class Status(models.TextChoices):
@@ -146,3 +158,187 @@ class JobLogLine(JobRecord):
 
     def __str__(self) -> str:
         return self.message
+
+
+def audit_log(event: str, record: dict[str, Any]) -> None:
+    """One line on the ``stream_exports.audit`` logger: ``{"audit": event, ...record}``
+    (none with ``AUDIT`` off)."""
+    if not conf.AUDIT:
+        return
+    line = {"audit": event, **record}
+    audit_logger.info(json.dumps(line, cls=DjangoJSONEncoder), extra={"audit": line})
+
+
+def _user_or_null(help_text: str) -> models.ForeignKey:
+    """A user the row outlives: emptied when the user is deleted."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=help_text,
+    )
+
+
+class LinkRevocationQuerySet(models.QuerySet["LinkRevocation"]):
+    def revoke(self, user: Any, by: Any = None, reason: str = "") -> LinkRevocation:
+        """End every signed URL ``user`` has now (those made later work); ``by`` did it."""
+        revocation = self.create(user=user, revoked_by=by, reason=reason[:200])
+        audit_log("revoke", revocation.as_record())
+        return revocation
+
+
+class LinkRevocation(models.Model):
+    """ "Revoke all": each signed URL carries the id of its user's last revocation when it
+    was made, and stops working once a newer one exists. Never deleted: deleting the last
+    one would bring back the links it ended."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Whose signed URLs end.",
+    )
+    revoked_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    revoked_by = _user_or_null("Who revoked them (empty: the command, or a deleted user).")
+    reason = models.CharField(max_length=200, blank=True)
+
+    objects = LinkRevocationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-revoked_at", "-pk"]
+        verbose_name = "signed link revocation"
+
+    def __str__(self) -> str:
+        return f"signed links of {self.user} revoked at {self.revoked_at:%Y-%m-%d %H:%M:%S}"
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "id": self.pk,
+            "user": self.user_id,
+            "revoked_by": self.revoked_by_id,
+            "reason": self.reason,
+            "revoked_at": self.revoked_at,
+        }
+
+
+class Outcome(models.TextChoices):
+    """How an audited export, download or job ended."""
+
+    OPEN = "open"  #: started, not ended yet (or its process died)
+    COMPLETE = "complete"
+    CUT = "cut"  #: the client hung up, or the job was cancelled
+    FAILED = "failed"
+    REFUSED = "refused"  #: a 4xx before the first byte
+
+
+class AuditQuerySet(models.QuerySet["AuditRecord"]):
+    def older_than(self, days: int) -> AuditQuerySet:
+        """Records started more than ``days`` days ago (what ``prune_audit`` deletes)."""
+        return self.filter(started_at__lt=timezone.now() - timedelta(days=days))
+
+    def start(self, outcome: str = Outcome.OPEN, **fields: Any) -> AuditRecord | None:
+        """Insert a record (one ``INSERT``) and log it; an open one is ended by
+        :meth:`AuditRecord.end`. ``None`` with ``AUDIT`` off."""
+        if not conf.AUDIT:
+            return None
+        user = fields.get("user")
+        if user is not None:
+            fields.setdefault("username", user.get_username())
+        if outcome != Outcome.OPEN:
+            fields.setdefault("ended_at", timezone.now())
+        for field in self.model._meta.fields:  # what a client sent, cut to fit
+            value = fields.get(field.name)
+            if isinstance(field, models.CharField) and isinstance(value, str):
+                fields[field.name] = value[: field.max_length]
+        record = self.create(outcome=outcome, **fields)
+        audit_log("start" if outcome == Outcome.OPEN else "end", record.as_record())
+        return record
+
+    def end_job(self, job_id: Any, outcome: str, rows: int, bytes: int, reason: str) -> None:
+        """End the record of the job's start (none when auditing was off)."""
+        record = self.filter(kind=JOB_START, job=job_id, outcome=Outcome.OPEN).first()
+        if record is not None:
+            record.end(outcome, rows=rows, bytes=bytes, reason=reason)
+
+
+#: The kind of an audit record of a job's start (the others: export, admin-export, download).
+JOB_START = "job"
+
+
+class AuditRecord(models.Model):
+    """Who took what, when: one export, download or job start, or one refused. Written
+    once as it starts and once as it ends; read-only in the admin."""
+
+    kind = models.CharField(max_length=16, help_text="export, admin-export, download or job.")
+    user = _user_or_null("Who (empty: unknown, or deleted since).")
+    username = models.CharField(max_length=150, blank=True, help_text="Kept if the user goes.")
+    via = models.CharField(max_length=16, help_text="session, signed (a signed URL) or command.")
+    dataset = models.CharField(max_length=64, blank=True)
+    format = models.CharField(max_length=8, blank=True)
+    job = models.UUIDField(null=True, blank=True, db_index=True)
+    params = models.JSONField(
+        default=dict, blank=True, help_text="What was asked: filters, fields, limit; never sig."
+    )
+    fields = models.JSONField(default=list, blank=True, help_text="The fields sent.")
+    status = models.PositiveSmallIntegerField(null=True, blank=True, help_text="HTTP status.")
+    outcome = models.CharField(max_length=16, choices=Outcome, default=Outcome.OPEN)
+    reason = models.TextField(blank=True, help_text="Why it was refused or failed.")
+    rows = models.BigIntegerField(null=True, blank=True, help_text="Rows sent (a job: written).")
+    bytes = models.BigIntegerField(null=True, blank=True, help_text="Bytes on the wire.")
+    client = models.GenericIPAddressField(null=True, blank=True, help_text="Client address.")
+    user_agent = models.CharField(max_length=300, blank=True)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        verbose_name = "audit record"
+
+    def __str__(self) -> str:
+        what = f"{self.dataset} {self.format}".strip()
+        return f"{self.kind} {what} by {self.username or '-'}: {self.outcome}"
+
+    def end(
+        self, outcome: str, *, rows: int | None, bytes: int | None, reason: str = "", **more: Any
+    ) -> None:
+        """Write how it ended (one ``UPDATE``) and log it."""
+        changes = {
+            "outcome": outcome,
+            "rows": rows,
+            "bytes": bytes,
+            "reason": reason or "",
+            "ended_at": timezone.now(),
+            **more,
+        }
+        for name, value in changes.items():
+            setattr(self, name, value)
+        type(self).objects.filter(pk=self.pk).update(**changes)
+        audit_log("end", self.as_record())
+
+    def as_record(self) -> dict[str, Any]:
+        """The record as its log lines write it."""
+        return {
+            "id": self.pk,
+            "kind": self.kind,
+            "user": self.user_id,
+            "username": self.username,
+            "via": self.via,
+            "dataset": self.dataset,
+            "format": self.format,
+            "job": self.job,
+            "params": self.params,
+            "fields": self.fields,
+            "status": self.status,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "client": self.client,
+            "user_agent": self.user_agent,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+        }

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.dataset_list, name="index"),
     path("health", views.health, name="health"),
     path("openapi.json", views.openapi_document, name="openapi"),
+    path("links/revoke", views.revoke_links, name="revoke-links"),
     path("<slug:name>.ndjson", views.export_ndjson, name="ndjson"),
     path("<slug:name>.csv", views.export_csv, name="csv"),
     path("<slug:name>/jobs", job_views.start_job, name="jobs"),

@@ -135,6 +135,61 @@ def signed(world: dict[str, Any]):
     return make
 
 
+@pytest.fixture
+def exporter(world, django_db_blocker):
+    """``exporter(name)`` -> a new staff user who may export orders, for tests that change
+    a user's password, rights or links (the shared users stay as they are). In a ``db``
+    test it is rolled back; elsewhere committed (servers see it), and deleted after."""
+    made = []
+
+    def make(name: str) -> User:
+        with django_db_blocker.unblock():
+            user = User.objects.create_user(name, password="pw", is_staff=True)
+            user.user_permissions.add(Permission.objects.get(codename="view_order"))
+        made.append(user.pk)
+        return user
+
+    yield make
+    with django_db_blocker.unblock():
+        User.objects.filter(pk__in=made).delete()
+
+
+@pytest.fixture
+def cookie_of(world: dict[str, Any], django_db_blocker: Any):
+    """``cookie_of("staff")`` -> a ``Cookie`` header of a session signed in as that user,
+    for requests to real servers."""
+    from django.conf import settings
+    from django.test import Client
+
+    def cookie(user: str) -> str:
+        with django_db_blocker.unblock():
+            client = Client()
+            client.force_login(world["users"][user])
+        return (
+            f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+        )
+
+    return cookie
+
+
+@pytest.fixture
+def audited(world, django_db_blocker):
+    """``audited(**match)`` -> the audit rows written since the test began (oldest first),
+    committed ones included (servers, jobs); those are deleted after."""
+    from stream_exports.models import AuditRecord
+
+    with django_db_blocker.unblock():
+        before = AuditRecord.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+    def since(**match: Any) -> list[AuditRecord]:
+        with django_db_blocker.unblock():
+            return list(AuditRecord.objects.filter(pk__gt=before, **match).order_by("pk"))
+
+    yield since
+    with django_db_blocker.unblock():
+        AuditRecord.objects.filter(pk__gt=before).delete()
+
+
 @pytest.fixture(scope="session", params=["gunicorn", "uvicorn"])
 def server(
     request: pytest.FixtureRequest, world: dict[str, Any], tmp_path_factory

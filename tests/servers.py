@@ -164,11 +164,32 @@ def server_env(world: dict[str, Any], **stream_exports: Any) -> dict[str, str]:
     }
 
 
-@contextmanager
-def run_server(kind: str, env: dict[str, str], tmp: Path) -> Iterator[Server]:
-    """Start ``kind`` on a free loopback port with ``env``; stop it afterwards."""
-    port = free_port()
+#: What turns on a server's access log (one line per request, with its query string).
+ACCESS_LOGS = {"gunicorn": ["--access-logfile", "-"], "uvicorn": [], "daphne": []}
+
+
+def server_command(
+    kind: str, port: int, *, app: str | None = None, access_log: bool = False, debug: bool = False
+) -> list[str]:
+    """The command line of ``kind`` on ``port``: the tests' project, or ``app`` (a WSGI or
+    ASGI path such as ``project.asgi:application``); with ``access_log`` its access log on,
+    with ``debug`` its own log at debug level."""
     command = [part.format(port=port) for part in COMMANDS[kind]]
+    if app is not None:
+        command = [app if part.startswith("tests.") else part for part in command]
+    if access_log:
+        command = [part for part in command if part != "--no-access-log"] + ACCESS_LOGS[kind]
+    if debug:
+        command += ["--log-level", "debug"]
+    return command
+
+
+@contextmanager
+def run_server(kind: str, env: dict[str, str], tmp: Path, **options: Any) -> Iterator[Server]:
+    """Start ``kind`` on a free loopback port with ``env`` (``options``: those of
+    :func:`server_command`); stop it afterwards."""
+    port = free_port()
+    command = server_command(kind, port, **options)
     log = tmp / f"{kind}-{port}.log"
     with run_process(command, env, log) as process:
         deadline = time.monotonic() + 30

@@ -10,6 +10,8 @@ DATABASE_POOL_SIZE  default 40: PostgreSQL connections per process
 CELERY_BROKER_URL  the Celery runner's broker; default: REDIS_URL, else Redis on loopback
 MEDIA_ROOT       where job files go (servers and workers: the tests' own)
 DJANGO_DEBUG, DJANGO_SECRET_KEY  default: off, and a fixed key for tests only
+DJANGO_SECRET_KEY_FALLBACKS  former keys, comma-separated (key rotation)
+DJANGO_LOG_LEVEL  e.g. DEBUG: every logger at that level, to the console
 TEST_DB_SUFFIX   keeps two test runs on one machine apart (-a, -b, ...)
 PYTEST_XDIST_WORKER  set by pytest-xdist: each worker's databases and media are its own
 """
@@ -20,6 +22,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 import django
@@ -31,6 +34,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = os.environ.get("DJANGO_DEBUG", "0").lower() in ("1", "true", "yes")
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "tests-only-not-a-secret"
+SECRET_KEY_FALLBACKS = [
+    key for key in os.environ.get("DJANGO_SECRET_KEY_FALLBACKS", "").split(",") if key
+]
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
 
 INSTALLED_APPS = [
@@ -169,15 +175,27 @@ CORS_ALLOW_HEADERS = (*default_cors_headers, "last-event-id", "cache-control")
 # Any stream_exports setting, as JSON: STREAM_EXPORTS='{"JOB_RUNNER": "..."}'.
 STREAM_EXPORTS: dict = json.loads(os.environ.get("STREAM_EXPORTS", "{}"))
 
-LOGGING = {
+# Signed URLs' sig hidden from every line the console handler writes and from error reports
+# (docs/security.md). DJANGO_LOG_LEVEL (e.g. DEBUG): every logger at that level, to the console.
+LOG_LEVEL = os.environ.get("DJANGO_LOG_LEVEL", "")
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"hide_signatures": {"()": "stream_exports.http.redaction.HideSignatures"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["hide_signatures"]},
+    },
     "loggers": {
         "stream_exports": {"handlers": ["console"], "level": "INFO"},
         "django.request": {"handlers": ["console"], "level": "ERROR"},
     },
 }
+if LOG_LEVEL:
+    LOGGING["formatters"] = {"named": {"format": "%(levelname)s %(name)s: %(message)s"}}
+    LOGGING["handlers"]["console"]["formatter"] = "named"
+    LOGGING["root"] = {"handlers": ["console"], "level": LOG_LEVEL}
+    LOGGING["loggers"] = {"django": {"level": LOG_LEVEL}}  # (to the root's console)
+DEFAULT_EXCEPTION_REPORTER = "stream_exports.http.redaction.ExceptionReporter"
 
 
 def s3_storages(bucket: str, endpoint: str | None, **options: str) -> dict:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.core.signals import request_finished
+from django.db import close_old_connections
+
 
 def body_lines(response: Any) -> list[dict[str, Any]]:
     """Each line of an NDJSON stream, decoded (the trailer last)."""
@@ -24,3 +27,15 @@ def events_of(stream: str) -> list[tuple[str, int, dict]]:
         if "event" in fields:
             events.append((fields["event"], int(fields["id"]), json.loads(fields["data"])))
     return events
+
+
+def hang_up(response: Any) -> None:
+    """Close a view's streamed answer mid-way, as a server does when its client goes: its
+    stream ends there. (The end of the request leaves the test's database connection open,
+    as the test client does for what it reads to the end. An answer of the test client
+    closes itself a second time, after this has reconnected the signal: call the view.)"""
+    request_finished.disconnect(close_old_connections)
+    try:
+        response.close()
+    finally:
+        request_finished.connect(close_old_connections)

@@ -11,6 +11,8 @@ from stream_exports.admin import ExportActionsMixin
 from stream_exports.core.datasets import Dataset, Registry
 from tests.testapp.models import Order
 
+from .http.test_redaction import ADMINS
+
 pytestmark = pytest.mark.django_db
 
 
@@ -48,6 +50,17 @@ def test_djangos_gzip_middleware_is_warned_about(settings):
     (warning,) = checks.check_gzip()
     assert warning.id == "stream_exports.W001"
     assert "stream_exports.middleware.GZipMiddleware" in warning.hint
+
+
+def test_error_mails_that_would_hold_a_sig_are_warned_about(settings):
+    settings.ADMINS = ADMINS
+    assert checks.check_error_reports() == []  # (the test settings hide it)
+    settings.DEFAULT_EXCEPTION_REPORTER = "django.views.debug.ExceptionReporter"
+    (warning,) = checks.check_error_reports()
+    assert warning.id == "stream_exports.W007"
+    assert "stream_exports.http.redaction.ExceptionReporter" in warning.hint
+    settings.ADMINS = []
+    assert checks.check_error_reports() == []  # no mails, nothing to hide
 
 
 def test_datasets_with_a_bad_cursor_or_field_are_errors(monkeypatch):

@@ -1,8 +1,19 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from stream_exports.admin import ExportActionsMixin
+from stream_exports.admin import ExportActionsMixin, revoke_signed_links
 
 from .models import Order
+
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class UserAdmin(BaseUserAdmin):
+    """Django's, with "Revoke the selected users' signed links"."""
+
+    actions = [revoke_signed_links]
 
 
 @admin.register(Order)

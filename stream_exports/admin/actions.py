@@ -18,6 +18,7 @@ from ..core.formats import MEDIA_TYPES, export_chunks
 from ..core.ndjson import Position
 from ..core.plan import RowPlan
 from ..core.query import CSV, NDJSON
+from ..http.audit import origin
 from ..http.measure import Stream
 from ..http.responses import open_stream
 from ..jobs.lifecycle import create_job
@@ -95,7 +96,15 @@ class ExportActionsMixin(_ModelAdmin):
         plan = RowPlan.in_queryset_order(dataset, queryset, fields)
         filename = f"{dataset.name}-{timezone.now():%Y%m%dT%H%M%SZ}.{format}"
         label, position = f"admin export {dataset.name!r}", Position()
-        stream = Stream("admin-export", format=format, dataset=dataset.name, position=position)
+        changelist = describe_changelist(request, self)
+        stream = Stream(
+            "admin-export",
+            format=format,
+            dataset=dataset.name,
+            position=position,
+            params={"source": changelist["description"], "selected": _selected(changelist)},
+            fields=list(fields),
+        )
         return open_stream(
             request,
             request.user,
@@ -112,7 +121,9 @@ class ExportActionsMixin(_ModelAdmin):
         """Start a job over the changelist's rows in ``format``; open its live page."""
         dataset = self.get_export_dataset(request)
         source = describe_changelist(request, self)
-        job = create_job(dataset, {}, request.user, source=source, format=format)
+        job = create_job(
+            dataset, {}, request.user, source=source, format=format, origin=origin(request)
+        )
         submit_on_commit(job.pk)
         return redirect("admin:stream_exports_exportjob_change", job.pk)
 
@@ -131,6 +142,12 @@ class ExportActionsMixin(_ModelAdmin):
     @admin.action(description="Export selected %(verbose_name_plural)s as CSV in background")
     def export_csv_background(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
         return self.export_in_background(request, queryset, CSV)
+
+
+def _selected(changelist: dict[str, Any]) -> int | str:
+    """How many rows were checked, or ``"all"`` ("select all")."""
+    selected = changelist.get("selected")
+    return "all" if selected is None else len(selected)
 
 
 #: The actions the mixin adds, for users the dataset allows.

@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from ..core.datasets import ExportNotAllowed, UnknownDataset, registry
+from ..http.audit import origin
 from ..jobs.lifecycle import create_job, request_cancel
 from ..jobs.runners import submit_on_commit
 from ..models import ExportJob, ExportJobQuerySet, Status
@@ -130,7 +131,9 @@ class ExportJobAdmin(admin.ModelAdmin):
             dataset = registry.allowed(old.dataset, request.user)
         except (UnknownDataset, ExportNotAllowed):
             raise PermissionDenied from None
-        job = create_job(dataset, old.params, request.user, source=old.source or None)
+        job = create_job(
+            dataset, old.params, request.user, source=old.source or None, origin=origin(request)
+        )
         submit_on_commit(job.pk)
         messages.info(request, format_html("Started again as job {}.", str(job.pk)[:8]))
         return self._to_page(job)

@@ -23,7 +23,8 @@ from ..jobs.follow import EventFollower, Follower, LogFollower, afollow, follow
 from ..jobs.lifecycle import create_job, request_cancel
 from ..jobs.runners import submit_on_commit
 from ..jobs.worker import download_name
-from ..models import ExportJob, Status, job_storage
+from ..models import ExportJob, Outcome, Status, job_storage
+from . import audit
 from .access import request_user, sign_url
 from .compression import IDENTITY
 from .measure import Stream, refused
@@ -100,6 +101,7 @@ def session_or_signed_post(view: View) -> View:
 def start_job(request: HttpRequest, name: str) -> HttpResponseBase:
     """``POST /exports/<name>/jobs?<filters>[&format=csv]``: 202 and the new job, with
     signed links."""
+    user = None
     try:
         user = request_user(request)
         dataset = registry.allowed(name, user)
@@ -109,31 +111,32 @@ def start_job(request: HttpRequest, name: str) -> HttpResponseBase:
             raise ParamError(
                 "format", f"{format!r} is no format; give one of {', '.join(FORMATS)}."
             )
-        job = create_job(dataset, params, user, format=format)
+        job = create_job(dataset, params, user, format=format, origin=audit.origin(request))
     except REFUSALS as exc:
-        return refusal(request, exc)
+        return refusal(request, exc, user)
     submit_on_commit(job.pk)
     response = json_response(job_body(job, user), status=202)
     response["Location"] = reverse("stream_exports:job", args=[job.pk])
     return response
 
 
-def find_job(request: HttpRequest, job_id: Any) -> tuple[ExportJob, Any]:
-    """The job if the caller may see it (owner or superuser), else ``LookupError``."""
-    user = request_user(request)
+def find_job(user: Any, job_id: Any) -> ExportJob:
+    """The job if ``user`` may see it (owner or superuser), else ``LookupError``."""
     job = ExportJob.objects.visible_to(user).filter(pk=job_id).first()
     if job is None:
         raise LookupError(f"no job {job_id} that you may see.")
-    return job, user
+    return job
 
 
 def _job_or_error(
     request: HttpRequest, job_id: Any, handle: Callable[[ExportJob, Any], HttpResponseBase]
 ) -> HttpResponseBase:
+    user = None
     try:
-        job, user = find_job(request, job_id)
+        user = request_user(request)
+        job = find_job(user, job_id)
     except REFUSALS as exc:
-        return refusal(request, exc)
+        return refusal(request, exc, user)
     return handle(job, user)
 
 
@@ -172,10 +175,18 @@ def following(
 
 
 def job_stream(kind: str, format: str | None, job: ExportJob) -> Stream:
-    """The measure of one of ``job``'s streams (``lines`` counted for logs and events)."""
-    lines = None if kind == "download" else 0
-    rows = job.rows if kind == "download" else None
-    return Stream(kind, format=format, dataset=job.dataset, job=str(job.pk), lines=lines, rows=rows)
+    """The measure of one of ``job``'s streams (``lines`` counted for logs and events; a
+    download's audit record has the job's parameters)."""
+    download = kind == "download"
+    return Stream(
+        kind,
+        format=format,
+        dataset=job.dataset,
+        job=str(job.pk),
+        lines=None if download else 0,
+        rows=job.rows if download else None,
+        params=job.params if download else {},
+    )
 
 
 @require_safe
@@ -213,11 +224,16 @@ def file_chunks(name: str) -> Iterator[bytes]:
 @require_safe
 @database_down_is_503
 def job_download(request: HttpRequest, job_id: Any) -> HttpResponseBase:
-    """``GET /exports/jobs/<id>/download``: the finished file. Where the storage hands out
-    URLs (S3), a redirect to a signed, expiring one (the object carries its type, encoding
-    and file name); elsewhere streamed, as stored when the client takes gzip."""
+    """``GET /exports/jobs/<id>/download``: the finished file, if the caller may still
+    export its dataset. Where the storage hands out URLs (S3), a redirect to a signed,
+    expiring one (the object carries its type, encoding and file name); elsewhere
+    streamed, as stored when the client takes gzip."""
 
     def download(job: ExportJob, user: Any) -> HttpResponseBase:
+        try:
+            registry.allowed(job.dataset, user)
+        except REFUSALS as exc:
+            return refusal(request, exc, user)
         name = job.file.name
         if job.status != Status.SUCCEEDED or not name:
             detail = f": {job.error}" if job.error else ""
@@ -229,6 +245,10 @@ def job_download(request: HttpRequest, job_id: Any) -> HttpResponseBase:
             expire = conf.SIGNED_URL_EXPIRES
             response = HttpResponseRedirect(storage.url(name, expire=expire))
             response["Cache-Control"] = "no-cache"
+            what = job_stream("download", job.format, job).audited()
+            ended = {"outcome": Outcome.COMPLETE, "status": 302, "rows": job.rows}
+            reason = "redirected to the storage's signed URL, which sends the file"
+            audit.start(request, user, **what, **ended, reason=reason)
             return response
         stored = GZIP if name.endswith(".gz") else IDENTITY
         return open_stream(

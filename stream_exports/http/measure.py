@@ -7,6 +7,10 @@ stream) above it (bytes on the wire, time to first byte, how it ended). The
 record goes to the ``stream_exports.streams`` logger, its message the record as
 JSON; on Lambda (``AWS_LAMBDA_FUNCTION_NAME`` set) to stdout in CloudWatch
 embedded metric format instead. It never holds a URL, so never a ``sig``.
+
+Exports and downloads are audited too (:mod:`~stream_exports.http.audit`): their
+record is inserted as they open and ended here with the stream's rows, bytes and outcome;
+a refused one gets a record of its own, and so does a refused job start.
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import DatabaseError
 from django.http import HttpRequest
 
 from ..core.ndjson import Position, parse_trailer
+from ..models import JOB_START, AuditRecord, Outcome
+from . import audit
 
 __all__ = [
     "CLIENT_GONE",
@@ -45,6 +52,17 @@ COMPLETE, ERROR, CLIENT_GONE, REFUSED = "complete", "error", "client_gone", "ref
 
 #: The CloudWatch namespace of the metrics written on Lambda.
 NAMESPACE = "StreamExports"
+
+#: How a stream's end reads in the audit trail.
+AUDIT_OUTCOMES = {
+    COMPLETE: Outcome.COMPLETE,
+    ERROR: Outcome.FAILED,
+    CLIENT_GONE: Outcome.CUT,
+    REFUSED: Outcome.REFUSED,
+}
+
+#: Routes that start a job: audited when refused, though not a stream.
+JOB_STARTS = ("jobs",)
 
 #: Stream routes (URL names) and the kind of stream each serves, for refusals.
 ROUTES = {
@@ -77,6 +95,26 @@ class Stream:
     lines: int | None = None
     last_raw: bytes = b""
     done: bool = False
+    #: What was asked (never ``sig``) and the fields sent, for the audit record.
+    params: dict[str, Any] = field(default_factory=dict)
+    fields: list[str] = field(default_factory=list)
+    audit: AuditRecord | None = None
+
+    def open_audit(self, request: HttpRequest, user: Any) -> None:
+        """Insert the audit record of an export or download (:data:`audit.AUDITED`)."""
+        if self.kind in audit.AUDITED:
+            self.audit = audit.start(request, user, **self.audited())
+
+    def audited(self) -> dict[str, Any]:
+        """What the stream's audit record says it is."""
+        return {
+            "kind": self.kind,
+            "dataset": self.dataset or "",
+            "format": self.format or "",
+            "job": self.job,
+            "params": self.params,
+            "fields": self.fields,
+        }
 
     def finish(self, outcome: str, reason: str | None = None) -> None:
         """Write the record (once): ``outcome`` unless the trailer says the export failed."""
@@ -109,6 +147,21 @@ class Stream:
             "reason": reason,
         }
         write(record)
+        if self.audit is not None:
+            self._end_audit(outcome, rows, reason)
+
+    def _end_audit(self, outcome: str, rows: int | None, reason: str | None) -> None:
+        assert self.audit is not None
+        try:
+            self.audit.end(
+                AUDIT_OUTCOMES[outcome],
+                rows=rows,
+                bytes=self.bytes_wire,
+                reason=reason or "",
+                status=self.status,
+            )
+        except DatabaseError:
+            logger.exception("the audit record %s could not be ended", self.audit.pk)
 
 
 def _ms(seconds: float) -> float:
@@ -161,9 +214,15 @@ def write(record: dict[str, Any]) -> None:
 
 
 def refused(request: HttpRequest, status: int, reason: str, user: Any = None) -> None:
-    """The record of a stream refused before its first byte (``status``: its 4xx)."""
+    """The record of a stream refused before its first byte (``status``: its 4xx), and
+    the audit record of a refused export, download or job start."""
     match = request.resolver_match
     name = match.url_name if match is not None else None
+    ended = {"outcome": Outcome.REFUSED, "status": status, "reason": reason}
+    params = audit.asked(request.GET)
+    if name in JOB_STARTS and match is not None:
+        dataset = match.kwargs.get("name", "")
+        audit.start(request, user, kind=JOB_START, dataset=dataset, params=params, **ended)
     if name not in ROUTES:
         return  # not a stream (job status, job start, cancel)
     assert match is not None and name is not None
@@ -176,7 +235,10 @@ def refused(request: HttpRequest, status: int, reason: str, user: Any = None) ->
         job=str(job) if job is not None else None,
         user=getattr(user, "pk", None),
         status=status,
+        params=params,
     )
+    if kind in audit.AUDITED:
+        audit.start(request, user, **stream.audited(), **ended)
     stream.finish(REFUSED, reason)
 
 

@@ -321,10 +321,31 @@ def dataset_paths(dataset: Dataset) -> dict[str, Any]:
 
 
 def service_paths() -> dict[str, Any]:
-    """The listing, this document and the health check."""
+    """The listing, this document, revoking the caller's links and the health check."""
     listing = {"type": "array", "items": {"$ref": "#/components/schemas/Dataset"}}
     signed = {"parameters": [_signature()]}
+    revoked = {
+        "type": "object",
+        "required": ["revoked_at", "message"],
+        "properties": {
+            "revoked_at": {"type": "string", "format": "date-time"},
+            "message": {"type": "string"},
+        },
+    }
     return {
+        app_path("revoke-links"): {
+            "post": {
+                "operationId": "revoke_links",
+                "summary": "End every signed URL made for the caller until now",
+                "description": "A session needs the CSRF token (`X-CSRFToken`).",
+                "tags": ["access"],
+                **signed,
+                "responses": {
+                    "200": _body(JSON, revoked, "Revoked: those links are refused from now on."),
+                    **_errors("401", "403", "503"),
+                },
+            }
+        },
         app_path("index"): {
             "get": {
                 "operationId": "dataset_list",

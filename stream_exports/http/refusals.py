@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -26,12 +28,16 @@ def denied(request: HttpRequest, exc: AccessDenied) -> HttpResponse:
     return json_error(exc.status, exc.message)
 
 
-def refusal(request: HttpRequest, exc: Exception) -> HttpResponse:
+def refusal(request: HttpRequest, exc: Exception, user: Any = None) -> HttpResponse:
     """The 4xx for a refusal: 401/403 access, 404 unknown thing, 400 bad parameter; a
-    refused stream's record written (:func:`~stream_exports.http.measure.refused`)."""
+    refused stream's record and audit record written (:func:`~stream_exports.http.measure.refused`)
+    as ``user``, else the user of a signed URL that no longer holds, else ``request.user``."""
     response = _answer(request, exc)
-    reason = exc.message if isinstance(exc, AccessDenied) else str(exc.args[0] if exc.args else exc)
-    refused(request, response.status_code, reason, getattr(request, "user", None))
+    if isinstance(exc, AccessDenied):
+        reason, user = exc.message, user or exc.user
+    else:
+        reason = str(exc.args[0] if exc.args else exc)
+    refused(request, response.status_code, reason, user or getattr(request, "user", None))
     return response
 
 

@@ -25,7 +25,7 @@ from ..core.encoding import dumps
 from ..core.ndjson import CONNECTION_LOST, MEDIA_TYPE
 from .compression import IDENTITY, NotAcceptable, compressed, decoded, encoding_for
 from .limits import TooManyStreams, limiter
-from .measure import CLIENT_GONE, Stream, ameasured, counted, measured, refused
+from .measure import CLIENT_GONE, ERROR, Stream, ameasured, counted, measured, refused
 
 __all__ = [
     "EVENT_STREAM",
@@ -149,7 +149,10 @@ class StreamResponse(StreamingHttpResponse):
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
                 await aclose()
-            self._closed()  # Django skips close() when the client left
+            on_close, self._on_close = self._on_close, None
+            if on_close is not None:  # Django skips close() when the client left
+                # In the request's thread: the stream's end may write its audit record.
+                await sync_to_async(on_close, thread_sensitive=True)()
 
 
 def open_stream(
@@ -170,7 +173,8 @@ def open_stream(
     ``stored``: the encoding ``make``'s chunks are in already (a job file), sent as they
     are when the client takes it, decoded when not. ``stream``: what the record written
     when it ends says (:mod:`~stream_exports.http.measure`); bytes, times and how it
-    ended are measured here."""
+    ended are measured here. An export's or download's audit record is inserted here,
+    before ``make``, and ended with the stream."""
     stream = stream if stream is not None else Stream("stream")
     stream.user = getattr(user, "pk", None)
     encoding = stored
@@ -194,6 +198,7 @@ def open_stream(
         stream.finish(CLIENT_GONE)  # (no-op when the stream's end was measured already)
 
     try:
+        stream.open_audit(request, user)
         chunks = make()
         if isinstance(chunks, Iterator):
             if encoding != stored and stored != IDENTITY:
@@ -206,8 +211,9 @@ def open_stream(
             assert encoding == stored, "compressed streams are sync generators"
             chunks = ameasured(chunks, stream)
         response = StreamResponse(request, chunks, content_type, filename, on_close=released)
-    except BaseException:
+    except BaseException as exc:
         release()
+        stream.finish(ERROR, f"{type(exc).__name__}: {exc}")
         raise
     if compress:
         patch_vary_headers(response, ["Accept-Encoding"])

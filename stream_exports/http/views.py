@@ -1,4 +1,5 @@
-"""The exports API: the dataset listing, NDJSON exports, and a readiness answer."""
+"""The exports API: the dataset listing, NDJSON exports, revoking one's signed links, and a
+readiness answer."""
 
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ from ..core.formats import MEDIA_TYPES, export_chunks
 from ..core.ndjson import Position
 from ..core.query import CSV, parse_export_query
 from ..core.query import NDJSON as NDJSON_FORMAT
+from ..models import LinkRevocation
 from .access import AccessDenied, request_user
+from .audit import asked
+from .job_views import session_or_signed_post
 from .measure import Stream
 from .openapi import document
 from .refusals import REFUSALS, denied, refusal
-from .responses import database_down_is_503, open_stream
+from .responses import database_down_is_503, json_response, open_stream
 
 __all__ = [
     "dataset_list",
@@ -30,6 +34,7 @@ __all__ = [
     "export_ndjson",
     "health",
     "openapi_document",
+    "revoke_links",
 ]
 
 
@@ -81,19 +86,43 @@ def openapi_document(request: HttpRequest) -> HttpResponse:
     return JsonResponse(document(allowed), json_dumps_params={"ensure_ascii": False})
 
 
+@session_or_signed_post
+def revoke_links(request: HttpRequest) -> HttpResponseBase:
+    """``POST /exports/links/revoke``: every signed URL made for the caller until now stops
+    working (those made later work)."""
+    try:
+        user = request_user(request)
+    except AccessDenied as exc:
+        return denied(request, exc)
+    revocation = LinkRevocation.objects.revoke(user, by=user, reason="revoked by the user")
+    body = {
+        "revoked_at": revocation.revoked_at,
+        "message": "every signed URL made for you until now is refused from now on.",
+    }
+    return json_response(body)
+
+
 def export(request: HttpRequest, name: str, format: str) -> HttpResponseBase:
     """The dataset ``name`` in ``format``, streamed; refusals before the first byte."""
+    user = None
     try:
         user = request_user(request)
         dataset = registry.allowed(name, user)
         query = parse_export_query(dataset, request.GET, format)
     except REFUSALS as exc:
-        return refusal(request, exc)
+        return refusal(request, exc, user)
     filename = None
     if query.download:
         filename = f"{name}-{timezone.now():%Y%m%dT%H%M%SZ}.{format}"
     plan, label, position = query.row_plan(user), f"export {name!r}", Position()
-    stream = Stream("export", format=format, dataset=name, position=position)
+    stream = Stream(
+        "export",
+        format=format,
+        dataset=name,
+        position=position,
+        params=asked(request.GET),
+        fields=list(query.fields),
+    )
 
     def chunks() -> Iterator[bytes]:
         return export_chunks(

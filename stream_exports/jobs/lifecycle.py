@@ -20,7 +20,16 @@ from ..conf import conf
 from ..core.datasets import Dataset, registry
 from ..core.encoding import dumps
 from ..core.query import NDJSON, ExportQuery, job_params, parse_export_query
-from ..models import ExportJob, JobEvent, JobLogLine, Status, job_storage
+from ..models import (
+    JOB_START,
+    AuditRecord,
+    ExportJob,
+    JobEvent,
+    JobLogLine,
+    Outcome,
+    Status,
+    job_storage,
+)
 from . import push
 from .files import discard
 
@@ -60,22 +69,36 @@ def create_job(
     owner: Any,
     source: dict[str, Any] | None = None,
     format: str = NDJSON,
+    origin: dict[str, Any] | None = None,
 ) -> ExportJob:
     """Validate ``params`` (``ParamError`` if bad) and queue a job for ``owner`` that
     writes ``format``. ``source`` names rows other than the dataset's own (``jobs.sources``).
+    The job's start is audited with ``origin`` (who asked, as ``http.audit.origin`` says;
+    default: ``{"via": "code"}``) and ended by :func:`finish`.
     """
     query = QueryDict(mutable=True)
     for key, value in params.lists() if isinstance(params, QueryDict) else params.items():
         query.setlist(key, value if isinstance(value, list) else [value])
     query = job_params(query)
-    parse_export_query(dataset, query, format)
+    fields = parse_export_query(dataset, query, format).fields
     job = ExportJob.objects.create(
         dataset=dataset.name, format=format, params=query.dict(), owner=owner, source=source or {}
     )
+    described = {"source": source.get("description") or source.get("kind")} if source else {}
+    AuditRecord.objects.start(
+        kind=JOB_START,
+        user=owner,
+        dataset=job.dataset,
+        format=format,
+        job=job.pk,
+        params={**job.params, **described},
+        fields=list(fields),
+        **(origin or {"via": "code"}),
+    )
     record_event(job, "progress")
-    origin = f" of {source['description']}" if source and source.get("description") else ""
+    of = f" of {source['description']}" if source and source.get("description") else ""
     kind = "" if format == NDJSON else f" {format.upper()}"
-    log(job, f"queued: {dataset.name}{kind} export{origin}{describe_params(job.params)}")
+    log(job, f"queued: {dataset.name}{kind} export{of}{describe_params(job.params)}")
     return job
 
 
@@ -114,6 +137,14 @@ def log(job: ExportJob, message: str) -> int:
     return _append(JobLogLine, job, message=message.replace("\r", " ").replace("\n", " "))
 
 
+#: How a job's end reads in the audit trail.
+JOB_OUTCOMES = {
+    Status.SUCCEEDED: Outcome.COMPLETE,
+    Status.FAILED: Outcome.FAILED,
+    Status.CANCELLED: Outcome.CUT,
+}
+
+
 def finish(job: ExportJob, status: Status, error: str = "") -> bool:
     """End an unfinished job: final log line, then the status, then one ``done`` event.
 
@@ -135,6 +166,8 @@ def finish(job: ExportJob, status: Status, error: str = "") -> bool:
         checkpoint={},
     )
     if ended:
+        outcome = JOB_OUTCOMES[status]
+        AuditRecord.objects.end_job(job.pk, outcome, rows=job.rows, bytes=job.bytes, reason=error)
         if status != Status.SUCCEEDED and job.checkpoint.get("file"):
             abandon_file(job)
         job.status, job.error, job.checkpoint = status, error, {}

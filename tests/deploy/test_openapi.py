@@ -38,7 +38,7 @@ def test_every_method_streams_from_the_function_and_the_rest_is_routed_too():
     assert set(body["paths"]["/exports/orders/jobs"]) == {"post"}
     assert body["paths"]["/exports/jobs/{job_id}/log"]["get"]["parameters"][0]["name"] == "job_id"
     found = methods(body)
-    assert len(found) == 13
+    assert len(found) == 14
     for _, _, method in found:
         integration = method["x-amazon-apigateway-integration"]
         assert integration["type"] == "aws_proxy"
@@ -118,7 +118,7 @@ def test_cfn_lint_and_the_sam_translator_accept_a_template_that_uses_it(tmp_path
     assert len(apis) == 2
     for api in apis.values():
         found = methods(api["Properties"]["Body"])
-        assert len(found) == 13
+        assert len(found) == 14
         for _, _, method in found:
             integration = method["x-amazon-apigateway-integration"]
             assert integration["responseTransferMode"] == "STREAM"

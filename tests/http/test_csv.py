@@ -16,8 +16,6 @@ from django.urls import reverse
 from stream_exports.core.datasets import registry
 from stream_exports.http.access import sign_url
 
-pytestmark = pytest.mark.django_db
-
 FIELDS = "id,customer,amount,created_at,paid,note,data"
 
 
@@ -42,6 +40,7 @@ def as_cell(value: Any) -> str:
     return str(value)
 
 
+@pytest.mark.django_db
 def test_csv_has_a_header_and_the_same_values_as_ndjson(signed, signed_csv):
     params = {"fields": FIELDS, "limit": 3000}
     response = Client().get(signed_csv(params))
@@ -61,6 +60,7 @@ def test_csv_has_a_header_and_the_same_values_as_ndjson(signed, signed_csv):
                 assert text == as_cell(value)
 
 
+@pytest.mark.django_db
 def test_csv_takes_filters_after_and_bom(signed_csv):
     body = b"".join(
         Client()
@@ -72,6 +72,7 @@ def test_csv_takes_filters_after_and_bom(signed_csv):
     assert [int(row[0]) > 100 for row in table[1:]] == [True] * 5
 
 
+@pytest.mark.django_db
 def test_an_offset_no_database_takes_is_filtered_as_its_utc_instant(signed_csv):
     response = Client().get(signed_csv({"created_after": "2024-01-01T00:00:00+16:00"}))
     assert response.status_code == 200
@@ -80,6 +81,7 @@ def test_an_offset_no_database_takes_is_filtered_as_its_utc_instant(signed_csv):
     assert rows and all(row[column] >= "2023-12-31T08:00:00" for row in rows)
 
 
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("params", "status", "param"),
     [
@@ -94,12 +96,14 @@ def test_bad_input_for_csv_is_refused_like_ndjson(signed_csv, params, status, pa
     assert response.json()["param"] == param
 
 
+@pytest.mark.django_db
 def test_bom_is_no_parameter_of_ndjson(signed):
     response = Client().get(signed({"bom": 1}))
     assert response.status_code == 400
     assert response.json()["param"] == "bom"
 
 
+@pytest.mark.django_db
 def test_csv_access_is_ndjsons(signed_csv, world):
     assert Client().get(signed_csv(user="plain")).status_code == 403
     assert (
@@ -133,6 +137,7 @@ def test_csv_streams_from_real_servers_compressed_or_not(server, signed_csv, wor
     assert len(rows_of(plain.content)) == world["rows"] + 1
 
 
+@pytest.mark.django_db
 def test_a_csv_export_failing_after_its_first_byte_raises_so_the_server_cuts_it(
     signed_csv, settings, fails_after_first_batch
 ):

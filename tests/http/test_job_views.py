@@ -6,7 +6,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from stream_exports.core.datasets import registry
 from stream_exports.http.access import sign_url
+from stream_exports.jobs.lifecycle import create_job
+from stream_exports.jobs.worker import run_job
 from stream_exports.models import ExportJob
 
 from ..job_api import get, run_started, start
@@ -95,3 +98,27 @@ def test_cancel_stops_a_queued_job(world):
     assert response.json()["status"] == "cancelled"
     assert Client().post(cancel).status_code == 409
     assert events_of(text(get(body["links"]["events"])))[-1][0] == "done"
+
+
+def answer_of(url: str) -> tuple[int, str]:
+    """The status and error message (``""`` for a 200) of a GET of ``url``."""
+    response = get(url)
+    if response.streaming:
+        b"".join(response.streaming_content)  # (read to its end, which closes it)
+    ok = response.status_code == 200
+    return response.status_code, "" if ok else response.json()["error"]
+
+
+def test_losing_the_permission_ends_the_dataset_links_and_its_job_downloads(exporter, world):
+    eve = exporter("eve")
+    job = create_job(registry.get("orders"), {"limit": "3"}, eve)
+    run_job(job.pk)
+    export = sign_url("/exports/orders.ndjson", eve, {"limit": 1})
+    download = sign_url(reverse("stream_exports:job-download", args=[job.pk]), eve)
+    status = sign_url(reverse("stream_exports:job", args=[job.pk]), eve)
+    assert answer_of(download) == (200, "")
+    eve.user_permissions.clear()
+    refused = (403, "you may not export dataset 'orders'.")
+    assert answer_of(export) == refused
+    assert answer_of(download) == refused
+    assert answer_of(status) == (200, "")  # (no rows: the job's own status)

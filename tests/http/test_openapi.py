@@ -41,6 +41,7 @@ def test_the_document_is_valid_openapi_3_1_and_lists_every_endpoint(client, staf
         "/exports/",
         "/exports/openapi.json",
         "/exports/health",
+        "/exports/links/revoke",
         "/exports/orders.ndjson",
         "/exports/orders.csv",
         "/exports/orders/jobs",

@@ -17,8 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from django.conf import settings
-from django.test import Client
 
 #: Generated requests per operation (schemathesis's ``--max-examples``).
 EXAMPLES = 50
@@ -37,11 +35,8 @@ def bounded(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def session_cookie(world: dict[str, Any], django_db_blocker: Any) -> str:
-    with django_db_blocker.unblock():
-        client = Client()
-        client.force_login(world["users"]["staff"])
-    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+def session_cookie(cookie_of: Any) -> str:
+    return cookie_of("staff")
 
 
 def test_schemathesis_finds_no_5xx_and_no_nonconforming_answer(server, session_cookie, tmp_path):

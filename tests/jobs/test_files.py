@@ -128,11 +128,13 @@ def test_a_job_on_s3_is_uploaded_in_parts_with_no_local_copy(
 
 
 def test_the_download_is_a_redirect_that_requests_and_curl_follow_to_the_same_rows(
-    world, settings, signed, s3_jobs
+    world, settings, signed, s3_jobs, audited
 ):
     body = run_with(world, settings, {"limit": 20000})
     response = get(body["links"]["download"])
     assert response.status_code == 302
+    [download] = audited(kind="download")  # (S3 sends the bytes: the rows are the job's)
+    assert (download.outcome, download.status, download.rows) == ("complete", 302, 20000)
     assert response["Location"].startswith(s3_jobs["endpoint"] + "/")
     assert "Signature=" in response["Location"] and "Expires=" in response["Location"]
     live = live_export(signed, {"limit": 20000})

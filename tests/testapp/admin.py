@@ -1,8 +1,17 @@
 from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import User
 
-from stream_exports.admin import ExportActionsMixin
+from stream_exports.admin import ExportActionsMixin, revoke_signed_links
 
 from .models import Order
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    actions = [revoke_signed_links]
 
 
 @admin.register(Order)

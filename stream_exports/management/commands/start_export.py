@@ -21,7 +21,8 @@ class Command(DatasetCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         dataset, user = self.dataset_and_user(options)
         try:
-            job = create_job(dataset, parse_pairs(options["params"]), user)
+            params = parse_pairs(options["params"])
+            job = create_job(dataset, params, user, origin={"via": "command"})
         except ParamError as exc:
             raise CommandError(str(exc)) from None
         base = options["base_url"].rstrip("/")
