@@ -5,6 +5,7 @@ followed and downloaded, the admin's pages, and last the user's links revoked.""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -33,10 +34,15 @@ class Session:
         return {form for sig in self.sigs for form in (sig, quote(sig, safe=""), quote(sig))}
 
 
-def run(session: Session, session_cookie: str, failing: dict[str, Any] | None = None) -> Session:
+def run(
+    session: Session,
+    session_cookie: str,
+    failing: tuple[dict[str, Any], Callable[[], None]] | None = None,
+) -> Session:
     """Every kind of request with a ``sig`` (``failing``: the parameters of an export that
-    fails after its first rows), the admin's pages with ``session_cookie`` (a superuser's).
-    Statuses are checked: a session that went wrong proves nothing."""
+    fails after its first chunk once the function is called), the admin's pages with
+    ``session_cookie`` (a superuser's). Statuses are checked: a session that went wrong
+    proves nothing."""
     export, csv = "/exports/orders.ndjson", "/exports/orders.csv"
     with httpx.Client(timeout=60, headers={"Accept-Encoding": "identity"}) as client:
         gzip = {"Accept-Encoding": "gzip"}
@@ -46,8 +52,12 @@ def run(session: Session, session_cookie: str, failing: dict[str, Any] | None = 
         with client.stream("GET", session.sign(export, {"fields": "id"})) as cut:
             next(cut.iter_raw())  # then hang up
         if failing is not None:
-            with client.stream("GET", session.sign(export, failing)) as broken:
-                assert b'"status":"error"' in b"".join(broken.iter_raw())
+            params, break_it = failing
+            with client.stream("GET", session.sign(export, params)) as broken:
+                chunks = broken.iter_raw()
+                body = next(chunks)
+                break_it()
+                assert b'"status":"error"' in body + b"".join(chunks)
         tampered = session.sign(export, {"limit": 5}).replace("limit=5", "limit=6")
         assert client.get(tampered).status_code == 403
         session.sigs.append("forged-signature-value")

@@ -191,7 +191,7 @@ def test_no_sig_value_is_written_anywhere_in_a_whole_session(
     env = {**server_env(world), "DJANGO_LOG_LEVEL": "DEBUG", "DJANGO_DEBUG": "1"}
     eve = exporter("eve")
     with (
-        an_export_that_fails(world, django_db_blocker) as (failing, _),
+        an_export_that_fails(world, django_db_blocker) as failing,
         run_server(kind, env, tmp_path, access_log=True, debug=True) as running,
     ):
         session = security_session.Session(running.url, eve)
