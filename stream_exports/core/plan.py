@@ -100,7 +100,12 @@ class RowPlan:
         (unless the ordering names it already)."""
         keys = tuple(_order_by(item) for item in self.ordering)
         names = {self.cursor, "pk" if self.cursor == self.queryset.model._meta.pk.name else ""}
-        if any(isinstance(key.expression, F) and key.expression.name in names for key in keys):
+        # (F.name is public; django-stubs 6.1 does not declare it.)
+        if any(
+            getattr(key.expression, "name", None) in names
+            for key in keys
+            if isinstance(key.expression, F)
+        ):
             return keys
         return (*keys, OrderBy(F(self.cursor)))
 
