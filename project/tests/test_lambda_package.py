@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import venv
+import shutil
+import subprocess
 import zipfile
+from pathlib import Path
 
 import pytest
 import requests
 
 from deploy import package
+from deploy.package import LAMBDA_PYTHON
 from stream_exports.http.access import sign_url
 from tests.servers import as_the_adapter_starts_it, streamed_lines
 
@@ -33,9 +36,9 @@ def test_the_package_runs_on_a_bare_python_as_lambda_would(demo, tmp_path):
     assert {"manage.py", "project/settings.py", "stream_exports/http/views.py"} <= names
     assert any(n.startswith("psycopg_binary/") and "x86_64-linux-gnu.so" in n for n in names)
     assert not any(n.startswith(("tests/", ".venv/", "bench/", "project/tests/")) for n in names)
-    # Lambda's python3.11 has no site-packages of ours: a venv without packages stands in.
+    # Lambda's Python has no site-packages of ours: a venv without packages stands in.
     bare = tmp_path / "bare"
-    venv.create(bare, with_pip=False)
+    subprocess.run([lambda_python(), "-m", "venv", "--without-pip", str(bare)], check=True)
     env = {
         **server_env(demo),
         "PATH": f"{bare / 'bin'}:{os.environ['PATH']}",
@@ -51,3 +54,16 @@ def test_the_package_runs_on_a_bare_python_as_lambda_would(demo, tmp_path):
         assert script.status_code == 200 and "EventSource" in script.text
     assert len(lines) == 50001
     assert json.loads(lines[-1])["_stream"]["status"] == "complete"
+
+
+def lambda_python() -> str:
+    """The interpreter of Lambda's runtime (``LAMBDA_PYTHON``): on PATH, or under pyenv."""
+    name = f"python{LAMBDA_PYTHON}"
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    found = sorted(root.glob(f"versions/{LAMBDA_PYTHON}.*/bin/{name}"))
+    if found:
+        return str(found[-1])
+    on_path = shutil.which(name)
+    if on_path is None or subprocess.run([on_path, "-V"], capture_output=True).returncode:
+        pytest.fail(f"{name} (the template's Runtime) is needed to run the package as Lambda would")
+    return on_path
