@@ -6,7 +6,7 @@ ROWS   ?= 200000
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: demo test bench lint format clean
+.PHONY: demo test matrix bench lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -46,6 +46,11 @@ test: $(VENV)/.test
 	env -u DATABASE_URL $(BIN)/pytest $(DEMO_TESTS)
 	@if [ -n "$$DATABASE_URL" ]; then echo "== again on $$DATABASE_URL"; $(BIN)/pytest $(PARALLEL) $(PYTEST_ARGS) && { $(LOAD_TESTS); } && $(BIN)/pytest $(DEMO_TESTS); fi
 	@if [ -n "$$MARIADB_URL" ]; then echo "== again on $$MARIADB_URL"; $(BIN)/pip install --quiet -e ".[mysql]"; export DATABASE_URL=$$MARIADB_URL; $(BIN)/pytest $(PARALLEL) $(PYTEST_ARGS) && { $(LOAD_TESTS); } && $(BIN)/pytest $(DEMO_TESTS); fi
+
+# The version matrix (noxfile.py): every (Python, Django) pair, the subset, the wheel and a
+# fresh project on each Django. `make matrix NOX="-s wheel"` picks sessions; `-l` lists them.
+matrix: $(VENV)/.test
+	$(BIN)/nox $(NOX)
 
 # Every contender side by side on PostgreSQL: ROWS (1,000,000 here), REPEAT, SKIP_SLOW=1,
 # SSE_STREAMS, as make variables or environment (bench/README.md).

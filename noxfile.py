@@ -1,13 +1,16 @@
 """The support matrix, one command each: ``nox`` (every session) or ``nox -s <name>``.
 
-- ``tests-<python>(django='<x.y>')``: the whole suite on one supported pair
+- ``tests(python='3.x', django='x.y')``: the whole suite on one supported pair
   (SQLite; PostgreSQL and MariaDB too when DATABASE_URL / MARIADB_URL are set,
-  as in ``make test``). Arguments after ``--`` go to pytest.
-- ``subset-<python>(django='<x.y>')``: the representative subset CI runs on the
+  as in ``make test``; mypy on the newest pair). Arguments after ``--`` go to pytest.
+- ``subset(python='3.x', django='x.y')``: the representative subset CI runs on the
   pairs between the newest and the oldest (SUBSET below).
 - ``wheel``: build the wheel and sdist, ``twine check`` them.
-- ``fresh_project-<python>(django='<x.y>')``: a new Django project on that
+- ``fresh_project(python='3.x', django='x.y')``: a new Django project on that
   Django installs the wheel with a plain ``pip install`` and serves an export.
+
+``nox -t ci`` runs what CI adds to ``make test`` (which is the oldest pair): the newest
+pair whole, the subset, the wheel and the fresh projects.
 
 Virtual environments are made with uv (fast, cached). Pythons are found on PATH;
 with pyenv, every installed 3.11-3.13 is made visible (PYENV_VERSION).
@@ -16,6 +19,7 @@ with pyenv, every installed 3.11-3.13 is made visible (PYENV_VERSION).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -85,33 +89,51 @@ def _install(session: nox.Session, django: str) -> None:
     session.install("-e", "./client", "-e", f".[{extras}]", f"Django~={django}.0")
 
 
+#: As ``make test``: a pytest-xdist worker a core, the load tests after them, alone.
+PARALLEL = ["-n", "auto", "--maxprocesses", "4", "--dist", "loadscope", "-m", "not load"]
+DEMO_TESTS = ["project/tests", "--ds=project.settings"]
+
+
+def _own_databases(session: nox.Session) -> dict[str, str]:
+    """A test database name of the session's own, so that sessions may share a server."""
+    name = re.sub(r"[^a-z0-9]+", "_", session.name.replace(".", "")).strip("_")
+    return {"TEST_DB_SUFFIX": f"-{name}"[:40]}
+
+
 def _pytest(session: nox.Session, *args: str) -> None:
-    """The suite as ``make test`` runs it: SQLite, then each database configured."""
-    env = {"TEST_DB_SUFFIX": f"-{session.name}".replace(".", "").replace("'", "")[:40]}
-    session.run("pytest", *args, env={**env, "DATABASE_URL": None})
+    """The suite as ``make test`` runs it: SQLite, then each database configured, then the
+    demo project's tests (exit code 5, no test selected, passes the load tests)."""
+    env = _own_databases(session)
+    session.run("pytest", *PARALLEL, *args, env={**env, "DATABASE_URL": None})
+    session.run("pytest", *DEMO_TESTS, env={**env, "DATABASE_URL": None})
     for url in (os.environ.get("DATABASE_URL"), os.environ.get("MARIADB_URL")):
         if url:
-            session.run("pytest", *args, env={**env, "DATABASE_URL": url})
+            url_env = {**env, "DATABASE_URL": url}
+            session.run("pytest", *PARALLEL, *args, env=url_env)
+            session.run("pytest", "-m", "load", *args, env=url_env, success_codes=[0, 5])
+            session.run("pytest", *DEMO_TESTS, env=url_env)
 
 
 @nox.session
-@nox.parametrize("python,django", PAIRS)
+@nox.parametrize("python,django", [nox.param(*p, tags=["ci"] * (p == NEWEST)) for p in PAIRS])
 def tests(session: nox.Session, django: str) -> None:
-    """The whole suite on one (Python, Django) pair."""
+    """The whole suite on one (Python, Django) pair; types too on the newest."""
     _install(session, django)
+    if (session.python, django) == NEWEST:
+        session.run("mypy")
     _pytest(session, *session.posargs)
-    session.run("pytest", "project/tests", "--ds=project.settings", env={"DATABASE_URL": None})
 
 
-@nox.session
+@nox.session(tags=["ci"])
 @nox.parametrize("python,django", PAIRS[1:-1])
 def subset(session: nox.Session, django: str) -> None:
     """The representative subset, on SQLite."""
     _install(session, django)
-    session.run("pytest", *SUBSET, *session.posargs, env={"DATABASE_URL": None})
+    env = _own_databases(session)
+    session.run("pytest", *PARALLEL, *SUBSET, *session.posargs, env={**env, "DATABASE_URL": None})
 
 
-@nox.session(python=NEWEST[0])
+@nox.session(python=NEWEST[0], tags=["ci"])
 def wheel(session: nox.Session) -> None:
     """Build the wheel and sdist into dist/ and check them with twine."""
     session.install("build", "twine")
@@ -120,7 +142,7 @@ def wheel(session: nox.Session) -> None:
     session.run("twine", "check", "--strict", *map(str, (ROOT / "dist").iterdir()))
 
 
-@nox.session
+@nox.session(tags=["ci"])
 @nox.parametrize("python,django", FRESH)
 def fresh_project(session: nox.Session, django: str) -> None:
     """A new project on ``django`` installs the built wheel, unpinned, and serves an export."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from contextlib import suppress
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import Storage, storages
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models
+from django.db import connections, models
 from django.utils import timezone
 
 from .conf import conf
@@ -233,6 +234,18 @@ class Outcome(models.TextChoices):
     REFUSED = "refused"  #: a 4xx before the first byte
 
 
+def storable(value: Any) -> Any:
+    """``value`` (a string, or a dict or list of them) with each NUL written as U+FFFD: a
+    client can send one, and PostgreSQL's text and jsonb refuse it."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(item) for item in value]
+    return value
+
+
 class AuditQuerySet(models.QuerySet["AuditRecord"]):
     def older_than(self, days: int) -> AuditQuerySet:
         """Records started more than ``days`` days ago (what ``prune_audit`` deletes)."""
@@ -248,6 +261,7 @@ class AuditQuerySet(models.QuerySet["AuditRecord"]):
             fields.setdefault("username", user.get_username())
         if outcome != Outcome.OPEN:
             fields.setdefault("ended_at", timezone.now())
+        fields = {name: storable(value) for name, value in fields.items()}
         for field in self.model._meta.fields:  # what a client sent, cut to fit
             value = fields.get(field.name)
             if isinstance(field, models.CharField) and isinstance(value, str):
@@ -310,13 +324,23 @@ class AuditRecord(models.Model):
             "outcome": outcome,
             "rows": rows,
             "bytes": bytes,
-            "reason": reason or "",
+            "reason": storable(reason or ""),
             "ended_at": timezone.now(),
             **more,
         }
         for name, value in changes.items():
             setattr(self, name, value)
-        type(self).objects.filter(pk=self.pk).update(**changes)
+        ended = type(self).objects.filter(pk=self.pk)
+        connection = connections[ended.db]
+        try:
+            ended.update(**changes)
+        except Exception:  # (the driver's own error too: mysqlclient raises one unwrapped)
+            # The stream may have failed because its connection was cut: end it on a new one.
+            if connection.in_atomic_block or connection.is_usable():
+                raise
+            with suppress(Exception):
+                connection.close()
+            ended.update(**changes)
         audit_log("end", self.as_record())
 
     def as_record(self) -> dict[str, Any]:

@@ -109,6 +109,7 @@ class StreamResponse(StreamingHttpResponse):
         if is_asgi(request) and isinstance(chunks, Iterator):
             content = in_request_thread(chunks)
         self._on_close = on_close
+        self._source = content  # (what wraps it later, a middleware or the test client, aside)
         super().__init__(content, content_type=content_type, status=status)
         self["Cache-Control"] = "no-cache"
         self["X-Accel-Buffering"] = "no"
@@ -130,11 +131,17 @@ class StreamResponse(StreamingHttpResponse):
             on_close()
 
     def close(self) -> None:
-        """Django's close (the server calls it when the response is done), then ``on_close``."""
+        """The server calls it when the response is done: close the chunks, run
+        ``on_close``, then Django's close, whose ``request_finished`` closes the database
+        connections (so the stream's last write is not made on a closed one)."""
         try:
-            super().close()
+            try:
+                if callable(close := getattr(self._source, "close", None)):
+                    close()
+            finally:
+                self._closed()
         finally:
-            self._closed()
+            super().close()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         # Django's own __aiter__ wraps the iterator without closing it; iterate

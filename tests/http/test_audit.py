@@ -147,6 +147,17 @@ def test_a_refusal_of_a_long_unknown_name_is_audited_cut_to_fit(world, audited):
     assert (row.dataset, row.user_agent) == ("x" * 64, "a" * 300)
 
 
+def test_a_refusal_of_a_nul_character_is_audited_with_it_replaced(world, audited):
+    """PostgreSQL's text and jsonb hold no NUL: the row keeps U+FFFD in its place."""
+    client = Client()
+    client.force_login(world["users"]["staff"])
+    path = reverse("stream_exports:ndjson", args=["orders"])
+    assert client.get(path, {"paid": "tr\x00ue", "x\x00": "1"}).status_code == 400
+    [row] = audited()
+    assert row.params == {"paid": "tr\ufffdue", "x\ufffd": "1"}
+    assert "\x00" not in row.reason and row.outcome == "refused"
+
+
 def test_the_client_address_is_the_trusted_proxys_entry(signed, settings, audited):
     forwarded = "203.0.113.9, 198.51.100.7"  # (the first is whatever the client claimed)
     settings.STREAM_EXPORTS = {"AUDIT_TRUSTED_PROXIES": 1}

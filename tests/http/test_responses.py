@@ -86,3 +86,31 @@ def test_a_sync_stream_runs_on_close_once_when_the_server_closes_it():
     response.close()
     response.close()
     assert closed == ["x"]
+
+
+def test_a_closed_stream_ends_its_source_then_on_close_then_the_request():
+    """``on_close`` (the audit record's last write) runs after the source is closed and
+    before ``request_finished``, which closes the request's database connections."""
+    from django.core.signals import request_finished
+    from django.test import RequestFactory
+
+    order: list[str] = []
+
+    def source() -> Any:
+        try:
+            yield b"a\n"
+            yield b"b\n"
+        finally:
+            order.append("source")
+
+    def finished(**_: Any) -> None:
+        order.append("request_finished")
+
+    response = _stream(RequestFactory().get("/"), source(), order)
+    assert next(iter(response)) == b"a\n"  # the client leaves after one chunk
+    request_finished.connect(finished)
+    try:
+        response.close()
+    finally:
+        request_finished.disconnect(finished)
+    assert order == ["source", "x", "request_finished"]
