@@ -40,7 +40,25 @@ def django_db_setup(request: pytest.FixtureRequest, django_test_environment, dja
         config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
     yield
     with django_db_blocker.unblock():
+        end_other_sessions()
         teardown_databases(config, verbosity=0)
+
+
+def end_other_sessions() -> None:
+    """Before the test database is dropped: end the PostgreSQL sessions still on it.
+
+    Django's test clients leave ``close_old_connections`` out of a request's end, so the
+    connections that requests served in other threads opened (the thread an async test
+    runs sync code in, a request's own under ``AsyncClient``) are still open, idle; and
+    PostgreSQL refuses to drop a database anyone is on. (A served request's are closed
+    by ``request_finished``.)"""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 @pytest.fixture(scope="session")
