@@ -26,3 +26,10 @@ def test_demo_help_prints_working_curl_lines(settings, demo):
     (job_line,) = [line for line in out.getvalue().splitlines() if "-X POST" in line]
     job = Client().post(job_line.split("'")[1].removeprefix("http://127.0.0.1:8000"))
     assert job.status_code == 202
+
+    (revoke_line,) = [line for line in out.getvalue().splitlines() if "revoke_links" in line]
+    call_command(*revoke_line.split("manage.py ")[1].split(" ", 2)[:2], stdout=StringIO())
+    for url in urls:  # the links printed before are ended
+        response = Client().get(url.removeprefix("http://127.0.0.1:8000"))
+        assert response.status_code == 403, url
+        assert "revoked" in response.json()["error"]

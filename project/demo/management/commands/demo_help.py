@@ -50,6 +50,11 @@ class Command(BaseCommand):
                     "  curl -N '<links.log>'    curl -N '<links.events>'",
                     f"  (or in the admin: {base}/admin/demo/order/ > action 'in background')",
                     "",
+                    "A link leaked? End every link of the user's made until now, in one step:",
+                    f"  .venv/bin/python manage.py revoke_links {user} --reason 'pasted in a chat'",
+                    f"  (or in the admin: {base}/admin/auth/user/, the action that revokes links)",
+                    f"Who exported what, when: {base}/admin/stream_exports/auditrecord/",
+                    "",
                 ]
             )
         )
