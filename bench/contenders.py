@@ -143,6 +143,7 @@ class Context:
     database_url: str
     table_rows: int
     sign: Callable[[str, dict[str, str]], str]  # (path, params) -> signed "path?query"
+    username: str  # who signs, and starts the SSE load's jobs
 
 
 def row_limit(contender: Contender, context: Context) -> int | None:

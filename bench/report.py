@@ -20,6 +20,7 @@ HERE = Path(__file__).resolve().parent
 README = HERE / "README.md"
 TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
 MARIADB_START, MARIADB_END = "<!-- mariadb:start -->", "<!-- mariadb:end -->"
+SSE_START, SSE_END = "<!-- sse:start -->", "<!-- sse:end -->"
 GOAL_ROWS = 1_000_000
 
 
@@ -46,6 +47,11 @@ def table(found: list[Contender], anchor: str = "psql") -> list[str]:
     return lines
 
 
+def goal(ok: bool, text: str) -> str:
+    """A goal's line: met or missed, with the measured figures."""
+    return f"- {'met' if ok else '**missed**'}: {text}"
+
+
 def paired_ratio(a: Contender, b: Contender) -> float:
     """Median over rounds of a's wall over b's in the same round."""
     return statistics.median(x.wall / y.wall for x, y in zip(a.runs, b.runs, strict=False))
@@ -59,7 +65,7 @@ def goals(found: list[Contender], sse: dict[str, Any] | None) -> list[str]:
     out: list[str] = []
 
     def check(ok: bool, text: str) -> None:
-        out.append(f"- {'met' if ok else '**missed**'}: {text}")
+        out.append(goal(ok, text))
 
     def each(keys: list[str], test: Callable[..., None]) -> None:
         if all(k in by for k in keys):
@@ -121,19 +127,7 @@ def goals(found: list[Contender], sse: dict[str, Any] | None) -> list[str]:
 
     for n in (small, rows):
         each([ours_key("COPY", "gunicorn", n), no_audit_key("gunicorn", n)], audit)
-    if sse:
-        check(
-            sse["connected"] == sse["streams"] and sse["keepalives_min"] >= 1,
-            f"SSE: {sse['connected']:,} of {sse['streams']:,} job-status streams held on one "
-            f"uvicorn process, each saw >= {sse['keepalives_min']} heartbeats in "
-            f"{sse['quiet_s']:.0f} s (HEARTBEAT {sse['heartbeat_s']:g} s)",
-        )
-        check(
-            sse["p95_ms"] < 100,
-            f"SSE: p95 progress-to-client latency with the Redis channel layer: "
-            f"{sse['p95_ms']:,.0f} ms",
-        )
-        out.append(f"- reported: SSE server RSS per stream: {sse['rss_per_stream_kb']:.0f} kB")
+    out += sse_goals(sse)
     if rows < GOAL_ROWS:
         out.append(f"\nThe goals are set at {GOAL_ROWS:,} rows; this run had {rows:,}.")
     return out
@@ -155,8 +149,113 @@ def buffered(found: list[Contender]) -> list[str]:
     ]
 
 
+#: The side-by-side columns where less is better: key, name, unit, format.
+SIDE_BY_SIDE = [
+    ("p50_ms", "p50", "ms", ",.0f"),
+    ("p95_ms", "p95", "ms", ",.0f"),
+    ("rss_per_stream_kb", "RSS per stream", "kB", ",.0f"),
+    ("cpu_per_delivery_ms", "server CPU per delivery", "ms", ".3f"),
+]
+
+
+def sse_goals(sse: dict[str, Any] | None) -> list[str]:
+    """The SSE load's goal lines (each starts with "SSE"): issue 7's, and issue 16's side by
+    side when the run had the other contenders."""
+    if not sse:
+        return []
+    lines = [
+        goal(
+            sse["connected"] == sse["streams"] and sse["keepalives_min"] >= 1,
+            f"SSE: {sse['connected']:,} of {sse['streams']:,} job-status streams held on one "
+            f"uvicorn process, each saw >= {sse['keepalives_min']} heartbeats in "
+            f"{sse['quiet_s']:.0f} s (HEARTBEAT {sse['heartbeat_s']:g} s)",
+        ),
+        goal(
+            sse["p95_ms"] < 100,
+            f"SSE: p95 progress-to-client latency with the Redis channel layer: "
+            f"{sse['p95_ms']:,.0f} ms",
+        ),
+        f"- reported: SSE server RSS per stream: {sse['rss_per_stream_kb']:.0f} kB",
+    ]
+    if len(sse.get("side_by_side", [])) > 1:
+        lines.append(side_by_side_goal(sse["side_by_side"]))
+    return lines
+
+
+def side_by_side_goal(rows: list[dict[str, Any]]) -> str:
+    """Issue 16's goal: ahead of every other contender on every column, every event delivered
+    (streams held and events lost cannot beat all and none: there, as good as the best)."""
+    ours, others = rows[0], rows[1:]
+    behind = [
+        f"{name} ({', '.join(o['label'] for o in others if o[key] <= ours[key])})"
+        for key, name, _, _ in SIDE_BY_SIDE
+        if any(o[key] <= ours[key] for o in others)
+    ]
+    lost = ours["expected"] - ours["delivered"]
+    if ours["held"] < ours["streams"] or any(o["held"] > ours["held"] for o in others):
+        behind.append(f"streams held ({ours['held']:,} of {ours['streams']:,})")
+    if lost:
+        behind.append(f"events lost ({lost:,})")
+    figures = "; ".join(
+        f"{name} {ours[key]:{spec}} {unit} (vs "
+        + ", ".join(f"{o[key]:{spec}}" for o in others)
+        + ")"
+        for key, name, unit, spec in SIDE_BY_SIDE
+    )
+    vs = " and ".join(o["label"] for o in others)
+    return goal(
+        not behind,
+        f"SSE side by side (issue 16): ahead of {vs} on every column, every event delivered: "
+        f"{figures}; {ours['delivered']:,} of {ours['expected']:,} deliveries"
+        + (f"; behind on {', '.join(behind)}" if behind else ""),
+    )
+
+
+def side_by_side_table(rows: list[dict[str, Any]]) -> list[str]:
+    """One row per contender of the SSE load: streams, deliveries, latency, memory, CPU."""
+    lines = [
+        "| contender | server | streams held | events delivered / expected (lost) | p50 ms "
+        "| p95 ms | RSS per stream kB | server CPU ms per delivery |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lost = r["expected"] - r["delivered"]
+        lines.append(
+            f"| {r['label']} {r['version']} | {SERVERS[r['server']]} | {r['held']:,} "
+            f"| {r['delivered']:,} / {r['expected']:,} ({lost:,}) | {r['p50_ms']:,.0f} "
+            f"| {r['p95_ms']:,.0f} | {r['rss_per_stream_kb']:,.0f} "
+            f"| {r['cpu_per_delivery_ms']:.3f} |"
+        )
+    return lines
+
+
+SERVERS = {"uvicorn": "uvicorn, Django ASGI", "starlette": "uvicorn, Starlette"}
+
+
+def side_by_side_section(sse: dict[str, Any]) -> list[str]:
+    """The table of the contenders side by side, and how to read it."""
+    rows = sse.get("side_by_side", [])
+    if len(rows) < 2:
+        return []
+    events = ", ".join(f"{r['label']} {r['events']}" for r in rows)
+    return [
+        "",
+        f"Side by side, in the same run ({sse.get('date', 'the run above')}): "
+        f"{sse['streams']:,} streams of a running job on one ASGI process with Redis, each "
+        "contender in a fresh server with a job of its own (the same export, its events "
+        "forwarded by `bench/forward.py`: the same kinds, payloads and ids).",
+        "",
+        *side_by_side_table(rows),
+        "",
+        f"Events each job wrote while it ran: {events}. Latency is arrival minus `JobEvent.at`; "
+        "RSS per stream is (RSS holding the streams - RSS before) / streams; server CPU per "
+        "delivery is the server's CPU time from the worker's start to the last `done`, over "
+        "the deliveries.",
+    ]
+
+
 def sse_section(sse: dict[str, Any] | None) -> list[str]:
-    """The SSE load's figures, as a list."""
+    """The SSE load's figures, as a list, and the side-by-side table."""
     if not sse:
         return ["Not run (`SSE_STREAMS=0`)."]
     return [
@@ -180,7 +279,47 @@ def sse_section(sse: dict[str, Any] | None) -> list[str]:
         f"- server RSS {sse['rss_before_mb']:.0f} MB before, {sse['rss_held_mb']:.0f} MB holding "
         f"the streams: {sse['rss_per_stream_kb']:.0f} kB per stream; peak "
         f"{sse['peak_rss_mb']:.0f} MB while the job ran",
+        *side_by_side_section(sse),
     ]
+
+
+def sse_block(sse: dict[str, Any] | None) -> list[str]:
+    """The SSE section of results.md, between its markers (``write_sse`` replaces it)."""
+    return [SSE_START, "## SSE load", "", *sse_section(sse), SSE_END]
+
+
+def write_sse(sse: dict[str, Any]) -> None:
+    """An SSE load alone (``--only sse``): its section of results.md, and its goal lines
+    there and in the README's table; the rest stays as the last full run wrote it."""
+    results = HERE / "results.md"
+    text = results.read_text()
+    if SSE_START not in text:  # written before the markers: the section to its next one
+        match = re.search(r"^## SSE load\n.*?(?=^<!-- |^## )", text, re.DOTALL | re.MULTILINE)
+        if match is None:
+            raise RuntimeError(f"no SSE section in {results}")
+        text = text.replace(match[0], f"{SSE_START}\n{SSE_END}\n\n")
+    head, rest = text.split(SSE_START, 1)
+    text = head + "\n".join(sse_block(sse)) + rest.split(SSE_END, 1)[1]
+    results.write_text(replace_sse_goals(text, sse_goals(sse)))
+    README.write_text(replace_sse_goals(README.read_text(), sse_goals(sse)))
+    print("\n".join(sse_block(sse)))
+
+
+SSE_GOAL = re.compile(r"^- (?:met|\*\*missed\*\*|reported): SSE.*\n", re.MULTILINE)
+
+
+def replace_sse_goals(text: str, lines: list[str]) -> str:
+    """``text`` with its SSE goal lines replaced by ``lines`` (where the first one was)."""
+    first = SSE_GOAL.search(text)
+    if first is None:
+        return text
+    kept = SSE_GOAL.sub("", text[first.start() :])
+    return text[: first.start()] + "".join(f"{line}\n" for line in lines) + kept
+
+
+def utc_now() -> str:
+    """The time of a run, as the results say it."""
+    return f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def machine(database_url: str, rows: int, repeat: int, took: float) -> dict[str, Any]:
@@ -207,7 +346,7 @@ def machine(database_url: str, rows: int, repeat: int, took: float) -> dict[str,
         "postgresql": pg,
         "python": platform.python_version(),
         "packages": packages,
-        "date": f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
+        "date": utc_now(),
         "took_min": took / 60,
     }
 
@@ -328,9 +467,7 @@ def postgres_section(
         "",
         *goal_lines,
         "",
-        "## SSE load",
-        "",
-        *sse_section(sse),
+        *sse_block(sse),
         "",
     ]
     return lines, [heading, "", *rows_table, "", *goal_lines]

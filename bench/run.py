@@ -5,7 +5,7 @@ Options (command line, or the environment): ``--rows`` / ``ROWS`` (1,000,000),
 non-streaming view and django-import-export), ``--sse-streams`` / ``SSE_STREAMS``
 (1,000; 0 skips the SSE load), ``BENCH_DATABASE_URL``, ``REDIS_URL``, and
 ``--mariadb-url`` / ``BENCH_MARIADB_URL`` (the MariaDB section: none unless given;
-``--only mariadb`` runs it alone).
+``--only mariadb`` runs it alone; ``--only sse`` the SSE load alone).
 Writes bench/results.md, bench/results.png, the table in bench/README.md, and
 the raw figures in bench/out/results.json (``--report-only`` redraws from those).
 """
@@ -40,7 +40,11 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=int(env("REPEAT", 3)))
     parser.add_argument("--skip-slow", action="store_true", default=env("SKIP_SLOW") == "1")
     parser.add_argument("--sse-streams", type=int, default=int(env("SSE_STREAMS", 1000)))
-    parser.add_argument("--only", default="", help="run only the contenders whose key has this")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="run only the contenders whose key has this; sse: the SSE load alone",
+    )
     parser.add_argument("--report-only", action="store_true", help="redraw from results.json")
     parser.add_argument("--database-url", default=env("BENCH_DATABASE_URL", DATABASE_URL))
     parser.add_argument("--redis-url", default=env("REDIS_URL", REDIS_URL))
@@ -188,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         report.write(*load())
         return 0
     raise_fd_limit()
+    if args.only == "sse":
+        return sse_alone(args)
     started = time.time()
     found = [
         c
@@ -199,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     sse = None
     if found:
         user = prepare_database(args.database_url, args.rows)
-        context = Context(args.database_url, args.rows, signer(user))
+        context = Context(args.database_url, args.rows, signer(user), user.get_username())
         measure_all(found, context, args.repeat)
         if args.sse_streams:
             from .sse import sse_load
@@ -208,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     maria = measure_mariadb(args) if args.mariadb_url else []
     took = time.time() - started
     meta = report.machine(args.database_url if found else "", args.rows, args.repeat, took)
+    if sse:
+        sse["date"] = meta["date"]
     if maria:
         meta["mariadb"] = mariadb.version(args.mariadb_url)
         meta["mariadb_repeat"], meta["mariadb_date"] = args.repeat, meta["date"]
@@ -219,10 +227,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def sse_alone(args: argparse.Namespace) -> int:
+    """``--only sse``: the SSE load alone; its part of the report, the rest as it was."""
+    from . import report
+    from .sse import sse_load
+
+    user = prepare_database(args.database_url, args.rows)
+    context = Context(args.database_url, args.rows, signer(user), user.get_username())
+    sse = {**sse_load(args.sse_streams, args.redis_url, context), "date": report.utc_now()}
+    if RESULTS.exists():
+        found, _, meta, maria = load()
+        save(found, sse, meta, maria)
+    report.write_sse(sse)
+    return 0
+
+
 def measure_mariadb(args: argparse.Namespace) -> list[Contender]:
     """The MariaDB section: its contenders, each measured REPEAT times."""
     found = [c for c in mariadb.contenders(args.rows) if c.kind == "mariadb" or args.only in c.key]
     user = mariadb.prepare(args.mariadb_url, args.rows)
-    context = Context(args.mariadb_url, args.rows, signer(user))
+    context = Context(args.mariadb_url, args.rows, signer(user), user.get_username())
     mariadb.measure_all(found, context, args.repeat)
     return found

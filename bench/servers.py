@@ -29,7 +29,14 @@ COMMANDS = {
         str(BIN / "uvicorn"), "project.asgi:application", "--workers", "1", "--no-access-log",
         "--host", "127.0.0.1", "--port", "{port}",
     ],
+    # The SSE load's sse-starlette contender: a Starlette app, no Django.
+    "starlette": [
+        str(BIN / "uvicorn"), "bench.starlette_app:app", "--workers", "1", "--no-access-log",
+        "--host", "127.0.0.1", "--port", "{port}",
+    ],
 }  # fmt: skip
+#: Where a server answers once its app is loaded (else ``/exports/health``).
+HEALTH = {"starlette": "/health"}
 
 
 def server_env(database_url: str) -> dict[str, str]:
@@ -68,13 +75,13 @@ class Server:
 
 
 def wait_ready(url: str, process: subprocess.Popen, log: Path) -> None:
-    """Until the app answers (gunicorn opens its port before its worker has loaded Django)."""
+    """Until ``url`` answers (gunicorn opens its port before its worker has loaded Django)."""
     deadline = time.monotonic() + 60
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
         try:
-            if httpx.get(f"{url}/exports/health", timeout=30).status_code == 200:
+            if httpx.get(url, timeout=30).status_code == 200:
                 return
         except httpx.TransportError:
             if time.monotonic() > deadline:
@@ -84,12 +91,12 @@ def wait_ready(url: str, process: subprocess.Popen, log: Path) -> None:
 
 @contextmanager
 def serve(kind: str, env: dict[str, str]) -> Iterator[Server]:
-    """A fresh ``kind`` server (gunicorn, uvicorn) on a free loopback port."""
+    """A fresh ``kind`` server (gunicorn, uvicorn, starlette) on a free loopback port."""
     port = free_port()
     command = [part.format(port=port) for part in COMMANDS[kind]]
     OUT.mkdir(parents=True, exist_ok=True)
     log = OUT / f"{kind}.log"
     with run_process(command, env, log) as process:
         url = f"http://127.0.0.1:{port}"
-        wait_ready(url, process, log)
+        wait_ready(url + HEALTH.get(kind, "/exports/health"), process, log)
         yield Server(kind, url, app_process(kind, process))

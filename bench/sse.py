@@ -1,5 +1,10 @@
-"""SSE load: N job-status streams on one uvicorn process with the Redis channel layer.
+"""SSE load: N job-status streams on one ASGI process with Redis, side by side.
 
+Three contenders, each in a fresh server process, serve the streams of a job of
+their own (the same export, started with ``manage.py start_export``): this
+package's ``/exports/jobs/<id>/events`` with the Redis channel layer, then
+django-eventstream and sse-starlette fed the same events through Redis
+(``bench.forward``: the same kinds, payloads and ids, as the worker writes them).
 The job is queued (``WorkerRunner``) while the streams connect and sit through a
 quiet phase that only heartbeats fill; then ``manage.py export_worker`` runs it in
 a process of its own, so its progress reaches the server through Redis.
@@ -9,6 +14,8 @@ Each client is a bare asyncio protocol that only stamps and keeps what arrives
 job runs; h11 decodes the HTTP afterwards. The SSE ``progress`` payload is the
 job's status (counts, no time of writing), so a latency is an event's arrival
 minus its ``JobEvent.at``, the time the worker wrote it (same machine, same clock).
+A client closes its stream once it has the job's ``done`` (django-eventstream's
+streams never end by themselves).
 """
 
 from __future__ import annotations
@@ -19,9 +26,12 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
+from contextlib import suppress
 from dataclasses import dataclass
+from importlib.metadata import version
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,8 +46,29 @@ HEARTBEAT = float(os.environ.get("SSE_HEARTBEAT", 15.0))
 QUIET = 2 * HEARTBEAT + 2.0
 CONNECT_TIMEOUT = 180.0
 DONE_TIMEOUT = 300.0
-FRAME = re.compile(rb"event: (\w+)\nid: (\d+)\ndata: [^\n]*\n\n")
-KEEPALIVE = re.compile(rb"^: keepalive\n\n", re.MULTILINE)
+BLOCK = re.compile(rb"((?:[^\r\n]+\r?\n)+)\r?\n")  # an SSE event: its lines, a blank line
+DONE, BLANK_LINE = b"event: done", re.compile(rb"\n\r?\n")
+
+
+@dataclass(frozen=True)
+class Contender:
+    """A way to serve a job's status as SSE: its server, how the job's events reach it."""
+
+    key: str
+    label: str
+    server: str  # a kind in servers.COMMANDS
+    forward: str = ""  # BENCH_FORWARD for its processes (bench.forward)
+    path: str = ""  # its events URL, with {job}; "" is the job's signed events link
+
+
+CONTENDERS = [
+    Contender("ours", "stream_exports", "uvicorn"),
+    Contender(
+        "eventstream", "django-eventstream", "uvicorn", "eventstream",
+        "/bench/eventstream/jobs/{job}/events/",
+    ),
+    Contender("starlette", "sse-starlette", "starlette", "redis", "/jobs/{job}/events"),
+]  # fmt: skip
 
 
 class Stream(asyncio.Protocol):
@@ -52,6 +83,8 @@ class Stream(asyncio.Protocol):
         self.packets: list[tuple[float, bytes]] = []
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
+        self.tail = b""  # the end of what came, to find ``done`` across packets
+        self.done = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -59,6 +92,18 @@ class Stream(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.packets.append((time.time(), data))
+        if not self.done:
+            self.close_after_done(data)
+
+    def close_after_done(self, data: bytes) -> None:
+        """Close the stream once the whole ``done`` event has come."""
+        seen = self.tail + data
+        at = seen.find(DONE)
+        if at >= 0 and BLANK_LINE.search(seen, at):
+            self.done = True
+            assert self.transport is not None
+            self.transport.close()
+        self.tail = seen[at:] if at >= 0 else seen[-len(DONE) :]
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed.done():
@@ -91,16 +136,25 @@ def received(stream: Stream) -> Received:
         return times[bisect.bisect_left(ends, offset)]
 
     events: dict[int, tuple[str, float]] = {}
-    for match in FRAME.finditer(body):
-        events.setdefault(int(match[2]), (match[1].decode(), arrival(match.end())))
-    keepalives = [arrival(match.end()) for match in KEEPALIVE.finditer(body)]
+    keepalives = []
+    for match in BLOCK.finditer(body):
+        fields: dict[bytes, bytes] = {}
+        for line in match[1].splitlines():
+            name, _, value = line.partition(b":")
+            fields.setdefault(name, value.removeprefix(b" "))
+        at = arrival(match.end())
+        kind = fields.get(b"event", b"message").decode()
+        if set(fields) == {b""} or kind == "keep-alive":  # comments only, or eventstream's
+            keepalives.append(at)
+        elif b"id" in fields:  # django-eventstream's ids are "<channel>:<n>"
+            events.setdefault(int(fields[b"id"].rpartition(b":")[2]), (kind, at))
     return Received(status, events, keepalives)
 
 
 async def connect(url: str, n: int) -> tuple[list[Stream], float]:
     """Open ``n`` streams to ``url``; wait until each has its first bytes. Seconds it took."""
     parts = urlsplit(url)
-    target = f"{parts.path}?{parts.query}"
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
     streams = [Stream(parts.netloc, target) for _ in range(n)]
@@ -130,6 +184,7 @@ async def hold(url: str, n: int, server: Server, env: dict[str, str]) -> dict[st
     quiet_from = time.time()
     await asyncio.sleep(QUIET)
     rss_held = server.rss_mb()
+    open_streams = sum(not s.closed.done() for s in streams)
     job_from, server_cpu, client_cpu = time.time(), server.cpu_s(), time.process_time()
     with run_process(worker_command(), env, OUT / "worker.log") as worker:
         pending = [s.closed for s in streams if not s.closed.done()]
@@ -145,6 +200,7 @@ async def hold(url: str, n: int, server: Server, env: dict[str, str]) -> dict[st
         "streams": streams,
         "connect_s": connect_s,
         "quiet": (quiet_from, job_from),
+        "open": open_streams,
         "rss_before_mb": rss_before,
         "rss_held_mb": rss_held,
         "peak_rss_mb": server.peak_rss_mb(),
@@ -188,6 +244,7 @@ def figures(held: dict[str, Any], written: dict[int, float], n: int) -> dict[str
     return {
         "streams": n,
         "connected": len(ok),
+        "held": min(len(ok), held["open"]),
         "refused": n - len(ok),
         "connect_s": held["connect_s"],
         "heartbeat_s": HEARTBEAT,
@@ -211,23 +268,32 @@ def figures(held: dict[str, Any], written: dict[int, float], n: int) -> dict[str
         "job_phase_s": held["job_phase_s"],
         "server_cpu_s": held["server_cpu_s"],
         "client_cpu_s": held["client_cpu_s"],
+        "cpu_per_delivery_ms": held["server_cpu_s"] * 1000 / max(len(latencies), 1),
     }
 
 
-def start_job(server: Server, context: Context) -> dict[str, Any]:
-    """A queued job (``WorkerRunner`` leaves it to the worker); its signed links."""
-    answer = httpx.post(server.url + context.sign("/exports/orders/jobs", {}), timeout=60)
-    return answer.raise_for_status().json()
+def start_job(url: str, username: str, env: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """A queued job (``WorkerRunner`` leaves it to the worker): its id and signed links
+    on ``url`` (``manage.py start_export``, with ``env``: its first event is forwarded)."""
+    command = [sys.executable, str(ROOT / "manage.py"), "start_export", "orders"]
+    command += ["--user", username, "--base-url", url]
+    out = subprocess.run(
+        command, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    return out[0], dict(line.split(None, 1) for line in out[1:])  # type: ignore[misc]
 
 
 def warm_up(url: str) -> None:
-    """One stream opened and dropped, so the channel layer's set-up is not counted per stream."""
-    with httpx.stream("GET", url, timeout=60) as response:
+    """One stream opened and dropped after its first bytes (sse-starlette sends none until
+    its first ping: then after its headers), so set-ups that a server makes once (the
+    channel layer's, a Redis subscription) are not counted per stream."""
+    timeout = httpx.Timeout(60, read=5)
+    with httpx.stream("GET", url, timeout=timeout) as response, suppress(httpx.ReadTimeout):
         next(response.iter_raw())
 
 
-def sse_load(n: int, redis_url: str, context: Context) -> dict[str, Any]:
-    """Hold ``n`` job-status streams on one uvicorn process while a job runs; the figures."""
+def serve_streams(contender: Contender, n: int, redis_url: str, context: Context) -> dict[str, Any]:
+    """Hold ``n`` streams of a job on ``contender``'s server while the job runs; the figures."""
     limits = {"MAX_STREAMS": 2 * n + 10, "MAX_STREAMS_PER_USER": 2 * n + 10}
     settings = {
         **limits,
@@ -238,14 +304,29 @@ def sse_load(n: int, redis_url: str, context: Context) -> dict[str, Any]:
         **server_env(context.database_url),
         "REDIS_URL": redis_url,
         "STREAM_EXPORTS": json.dumps(settings),
+        "SSE_PING": str(HEARTBEAT),  # sse-starlette's ping
+        "BENCH_FORWARD": contender.forward,
     }
-    print(f"SSE: {n} streams on one uvicorn process, Redis channel layer", flush=True)
-    with serve("uvicorn", env) as server:
-        job = start_job(server, context)
-        url = server.url + job["links"]["events"]
+    print(f"SSE: {n} streams of {contender.label} on one {contender.server} process", flush=True)
+    with serve(contender.server, env) as server:
+        job_id, links = start_job(server.url, context.username, env)
+        path = contender.path.format(job=job_id)
+        url = (server.url + path) if path else links["events"]
         warm_up(url)
         held = asyncio.run(hold(url, n, server, env))
     shutil.rmtree(MEDIA, ignore_errors=True)  # the job's file
-    result = figures(held, written_events(job["id"]), n)
+    result = {
+        "key": contender.key,
+        "label": contender.label,
+        "version": version(contender.label),
+        "server": contender.server,
+    }
+    result |= figures(held, written_events(job_id), n)
     print(f"    {result}", flush=True)
     return result
+
+
+def sse_load(n: int, redis_url: str, context: Context) -> dict[str, Any]:
+    """Each contender's figures under ``side_by_side``; this package's at the top level too."""
+    results = [serve_streams(contender, n, redis_url, context) for contender in CONTENDERS]
+    return {**results[0], "side_by_side": results}

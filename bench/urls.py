@@ -1,10 +1,13 @@
-"""The project's URLs, and the contenders' views under /bench/ (no authentication: loopback)."""
+"""The project's URLs, and the contenders' views under /bench/ (no authentication: loopback);
+django-eventstream's events of a job when it is installed (``BENCH_FORWARD=eventstream``)."""
 
-from django.urls import path
+from django.apps import apps
+from django.urls import include, path
 
 from project.urls import urlpatterns as project_urls
 
 from . import views
+from .forward import eventstream_channel
 
 urlpatterns = [
     *project_urls,
@@ -13,3 +16,15 @@ urlpatterns = [
     path("bench/whole.json", views.whole),
     path("bench/import-export.json", views.import_export),
 ]
+
+if apps.is_installed("django_eventstream"):
+    import django_eventstream
+
+    # As its README routes a channel per object: the job's channel from the URL.
+    urlpatterns.append(
+        path(
+            "bench/eventstream/jobs/<uuid:job_id>/events/",
+            include(django_eventstream.urls),
+            {"format-channels": [eventstream_channel("{job_id}")]},
+        )
+    )
