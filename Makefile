@@ -53,7 +53,8 @@ matrix: $(VENV)/.test
 	$(BIN)/nox $(NOX)
 
 # Every contender side by side on PostgreSQL: ROWS (1,000,000 here), REPEAT, SKIP_SLOW=1,
-# SSE_STREAMS, as make variables or environment (bench/README.md).
+# SSE_STREAMS, COLD_STARTS, COLD_BASELINE, COLD_PACKAGES=0, as make variables or environment
+# (bench/README.md).
 $(VENV)/.bench: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[bench]"
 	touch $@

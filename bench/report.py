@@ -13,7 +13,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from . import mariadb
+from . import coldstart, mariadb
 from .contenders import Contender, no_audit_key, ours_key, psql_key
 
 HERE = Path(__file__).resolve().parent
@@ -21,6 +21,7 @@ README = HERE / "README.md"
 TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
 MARIADB_START, MARIADB_END = "<!-- mariadb:start -->", "<!-- mariadb:end -->"
 SSE_START, SSE_END = "<!-- sse:start -->", "<!-- sse:end -->"
+COLD_START, COLD_END = "<!-- coldstart:start -->", "<!-- coldstart:end -->"
 GOAL_ROWS = 1_000_000
 
 
@@ -478,11 +479,17 @@ def write(
     sse: dict[str, Any] | None,
     meta: dict[str, Any],
     maria: list[Contender] | None = None,
+    cold: dict[str, Any] | None = None,
 ) -> None:
     """bench/results.md, bench/results.png and the tables in bench/README.md. Without
     PostgreSQL figures (a MariaDB run alone), only the MariaDB parts of both files change."""
     results = HERE / "results.md"
     block: list[str] = []
+    cold_block: list[str] = []
+    if cold:
+        section = coldstart.report(cold)
+        readme_table(section, COLD_START, COLD_END)
+        cold_block = [COLD_START, "## Cold start (issue 16)", "", *section, COLD_END, ""]
     if maria:
         section = mariadb_section(maria, meta)
         readme_table(section, MARIADB_START, MARIADB_END)
@@ -497,9 +504,12 @@ def write(
             MARIADB_END,
             "",
         ]
-    if not found:
-        readme_table(block[1:-2], MARIADB_START, MARIADB_END, results)
-        print("\n".join(block))
+    if not found:  # the sections measured, in place
+        if block:
+            readme_table(block[1:-2], MARIADB_START, MARIADB_END, results)
+        if cold_block:
+            readme_table(cold_block[1:-2], COLD_START, COLD_END, results)
+        print("\n".join(block + cold_block))
         return
     postgres, readme = postgres_section(found, sse, meta)
     lines = [
@@ -507,6 +517,7 @@ def write(
         "",
         *postgres,
         *block,
+        *cold_block,
         "## Machine",
         "",
         f"- {meta['cpus']} CPUs ({meta['cpu']}), shared; PostgreSQL {meta['postgresql']}"

@@ -5,7 +5,10 @@ Options (command line, or the environment): ``--rows`` / ``ROWS`` (1,000,000),
 non-streaming view and django-import-export), ``--sse-streams`` / ``SSE_STREAMS``
 (1,000; 0 skips the SSE load), ``BENCH_DATABASE_URL``, ``REDIS_URL``, and
 ``--mariadb-url`` / ``BENCH_MARIADB_URL`` (the MariaDB section: none unless given;
-``--only mariadb`` runs it alone; ``--only sse`` the SSE load alone).
+``--only mariadb`` runs it alone; ``--only sse`` the SSE load alone), ``--cold-starts`` /
+``COLD_STARTS`` (10 per target; 0 skips the cold start), ``--cold-baseline`` /
+``COLD_BASELINE`` (the commit it is compared with) and ``--no-cold-packages`` /
+``COLD_PACKAGES=0`` (``--only coldstart`` runs it alone).
 Writes bench/results.md, bench/results.png, the table in bench/README.md, and
 the raw figures in bench/out/results.json (``--report-only`` redraws from those).
 """
@@ -22,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import mariadb
+from . import coldstart, mariadb
 from .contenders import Contender, Context, Run, contenders, measure, row_limit
 from .measure import psql_counted
 from .servers import OUT, ROOT, server_env
@@ -49,6 +52,11 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database-url", default=env("BENCH_DATABASE_URL", DATABASE_URL))
     parser.add_argument("--redis-url", default=env("REDIS_URL", REDIS_URL))
     parser.add_argument("--mariadb-url", default=env("BENCH_MARIADB_URL", ""))
+    parser.add_argument("--cold-starts", type=int, default=int(env("COLD_STARTS", 10)))
+    parser.add_argument("--cold-baseline", default=env("COLD_BASELINE", coldstart.BASELINE))
+    parser.add_argument(
+        "--no-cold-packages", action="store_true", default=env("COLD_PACKAGES") == "0"
+    )
     return parser.parse_args(argv)
 
 
@@ -155,6 +163,7 @@ def save(
     sse: dict[str, Any] | None,
     meta: dict[str, Any],
     maria: list[Contender],
+    cold: dict[str, Any] | None,
 ) -> None:
     """The raw figures, for ``--report-only``."""
     OUT.mkdir(parents=True, exist_ok=True)
@@ -163,16 +172,19 @@ def save(
         "contenders": [c.as_dict() for c in found],
         "sse": sse,
         "mariadb": [c.as_dict() for c in maria],
+        "coldstart": cold,
     }
     RESULTS.write_text(json.dumps(data, indent=1))
 
 
-def load() -> tuple[list[Contender], dict[str, Any] | None, dict[str, Any], list[Contender]]:
+def load() -> tuple[
+    list[Contender], dict[str, Any] | None, dict[str, Any], list[Contender], dict[str, Any] | None
+]:
     """The figures ``save`` wrote."""
     data = json.loads(RESULTS.read_text())
     found = [Contender.from_dict(c) for c in data["contenders"]]
     maria = [Contender.from_dict(c) for c in data.get("mariadb") or []]
-    return found, data["sse"], data["meta"], maria
+    return found, data["sse"], data["meta"], maria, data.get("coldstart")
 
 
 def raise_fd_limit() -> None:
@@ -212,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
 
             sse = sse_load(args.sse_streams, args.redis_url, context)
     maria = measure_mariadb(args) if args.mariadb_url else []
+    cold = measure_coldstart(args) if args.cold_starts and args.only in "coldstart" else None
+    if cold is None and RESULTS.exists():
+        cold = load()[4]  # not measured this time: the last run's
     took = time.time() - started
     meta = report.machine(args.database_url if found else "", args.rows, args.repeat, took)
     if sse:
@@ -219,11 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     if maria:
         meta["mariadb"] = mariadb.version(args.mariadb_url)
         meta["mariadb_repeat"], meta["mariadb_date"] = args.repeat, meta["date"]
-    if not found and RESULTS.exists():  # MariaDB alone: next to the last PostgreSQL run
-        found, sse, last, _ = load()
+    if not found and RESULTS.exists():  # a section alone: next to the last PostgreSQL run
+        found, sse, last, last_maria, _ = load()
         meta = {**last, **{k: v for k, v in meta.items() if k.startswith("mariadb")}}
-    save(found, sse, meta, maria)
-    report.write(found, sse, meta, maria)
+        maria = maria or last_maria
+    save(found, sse, meta, maria, cold)
+    report.write(found, sse, meta, maria, cold)
     return 0
 
 
@@ -236,8 +252,8 @@ def sse_alone(args: argparse.Namespace) -> int:
     context = Context(args.database_url, args.rows, signer(user), user.get_username())
     sse = {**sse_load(args.sse_streams, args.redis_url, context), "date": report.utc_now()}
     if RESULTS.exists():
-        found, _, meta, maria = load()
-        save(found, sse, meta, maria)
+        found, _, meta, maria, cold = load()
+        save(found, sse, meta, maria, cold)
     report.write_sse(sse)
     return 0
 
@@ -249,3 +265,15 @@ def measure_mariadb(args: argparse.Namespace) -> list[Contender]:
     context = Context(args.mariadb_url, args.rows, signer(user), user.get_username())
     mariadb.measure_all(found, context, args.repeat)
     return found
+
+
+def measure_coldstart(args: argparse.Namespace) -> dict[str, Any]:
+    """The cold-start section (bench/coldstart.py): run.sh's starts, on the bench database."""
+    user = prepare_database(args.database_url, args.rows)
+    return coldstart.section(
+        args.database_url,
+        signer(user),
+        args.cold_starts,
+        args.cold_baseline,
+        packages=not args.no_cold_packages,
+    )

@@ -55,7 +55,15 @@ HOP_BY_HOP = frozenset(
     }
 )
 
-__all__ = ["Limits", "LimitsProxy", "adapter_process", "add_arguments", "run"]
+__all__ = [
+    "Limits",
+    "LimitsProxy",
+    "adapter_env",
+    "adapter_process",
+    "add_arguments",
+    "gateway_headers",
+    "run",
+]
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,21 @@ def request_context(stage: str, public_path: str, host: str, method: str) -> str
     )
 
 
+def gateway_headers(
+    stage: str, public_path: str, host: str, method: str, client: str
+) -> list[tuple[bytes, bytes]]:
+    """What API Gateway (``Host``, ``X-Forwarded-*``) and the adapter (the request context)
+    add to a request for ``public_path`` from ``client``."""
+    context = request_context(stage, public_path, host, method)
+    return [
+        (b"host", host.encode()),
+        (b"x-forwarded-proto", b"https"),
+        (b"x-forwarded-for", client.encode()),
+        (b"x-forwarded-port", b"443"),
+        (b"x-amzn-request-context", context.encode()),
+    ]
+
+
 class LimitsProxy:
     """An ASGI app: each request forwarded to the app as API Gateway (REST) and Lambda Web
     Adapter do, its body paced and cut by ``limits``.
@@ -145,16 +168,9 @@ class LimitsProxy:
         (``Host``, ``X-Forwarded-*``) and the adapter (the request context) add."""
         replaced = HOP_BY_HOP | {"host", "x-forwarded-proto", "x-forwarded-for", "x-forwarded-port"}
         headers = [(k, v) for k, v in scope["headers"] if k.decode().lower() not in replaced]
-        client = scope.get("client") or ("127.0.0.1", 0)
-        context = request_context(self.stage or "", scope["path"], self.host, scope["method"])
-        headers += [
-            (b"host", self.host.encode()),
-            (b"x-forwarded-proto", b"https"),
-            (b"x-forwarded-for", client[0].encode()),
-            (b"x-forwarded-port", b"443"),
-            (b"x-amzn-request-context", context.encode()),
-        ]
-        return headers
+        client, _ = scope.get("client") or ("127.0.0.1", 0)
+        path, method = scope["path"], scope["method"]
+        return headers + gateway_headers(self.stage or "", path, self.host, method, client)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":

@@ -3,7 +3,6 @@
 import os
 
 from django.conf import settings
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
@@ -11,4 +10,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 application = get_asgi_application()
 if settings.DEBUG:
     # The admin's CSS and JS in the demo, as runserver would serve them.
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
     application = ASGIStaticFilesHandler(application)

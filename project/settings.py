@@ -156,9 +156,11 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
 
 if os.environ.get("DJANGO_SERVE_STATIC") == "1":
-    # Static files straight from the apps (no collectstatic step in the package).
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    # Static files straight from the apps (no collectstatic step in the package), by a
+    # WhiteNoise made at the first request for one (not at every cold start).
+    MIDDLEWARE.insert(1, "project.static.LazyWhiteNoiseMiddleware")
     WHITENOISE_USE_FINDERS = True
+    WHITENOISE_STATIC_PREFIX = f"/{STATIC_URL}"
 
 if bucket := os.environ.get("EXPORTS_BUCKET"):
     # Job files where every Lambda sandbox (the jobs function and the app) can read them.

@@ -24,6 +24,7 @@ __all__ = [
     "ExportJobQuerySet",
     "JobEvent",
     "JobLogLine",
+    "JobStorage",
     "LinkRevocation",
     "Outcome",
     "Status",
@@ -46,9 +47,21 @@ class Status(models.TextChoices):
 FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
 
+class JobStorage(Storage):
+    """The storage job files go to, ``STORAGES[STREAM_EXPORTS["JOB_STORAGE"]]``, looked up
+    at each use: every attribute is that backend's.
+
+    Django makes a file field's storage when its model is imported, at start-up; so the
+    backend waits for the first job file instead (django-storages' S3 backend imports
+    boto3, a tenth of a second of every cold start)."""
+
+    def __getattribute__(self, name: str) -> Any:
+        return getattr(storages[conf.JOB_STORAGE], name)
+
+
 def job_storage() -> Storage:
-    """The storage job files go to: ``STORAGES[STREAM_EXPORTS["JOB_STORAGE"]]``."""
-    return storages[conf.JOB_STORAGE]
+    """The storage job files go to (a :class:`JobStorage`)."""
+    return JobStorage()
 
 
 class ExportJobQuerySet(models.QuerySet["ExportJob"]):

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import zipfile
-from pathlib import Path
 
 import pytest
 import requests
 
 from deploy import package
-from deploy.package import LAMBDA_PYTHON
+from deploy.package import LAMBDA_PYTHON, lambda_python
 from stream_exports.http.access import sign_url
 from tests.servers import as_the_adapter_starts_it, streamed_lines
 
@@ -36,7 +34,15 @@ def test_the_package_runs_on_a_bare_python_as_lambda_would(demo, tmp_path):
     assert {"manage.py", "project/settings.py", "stream_exports/http/views.py"} <= names
     assert any(n.startswith("psycopg_binary/") and "x86_64-linux-gnu.so" in n for n in names)
     assert not any(n.startswith(("tests/", ".venv/", "bench/", "project/tests/")) for n in names)
+    # Every module's bytecode, for Lambda's Python, valid whatever the sources' timestamps.
+    tag = f"cpython-{LAMBDA_PYTHON.replace('.', '')}"
+    sources = [n for n in names if n.endswith(".py")]
+    assert sources and all(bytecode_of(n, tag) in names for n in sources)
+    with zipfile.ZipFile(built) as archive:
+        header = archive.read(bytecode_of("project/settings.py", tag))[:8]
+    assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, source unchecked
     # Lambda's Python has no site-packages of ours: a venv without packages stands in.
+    # /var/task is read-only there: Python writes no bytecode (it reads the package's).
     bare = tmp_path / "bare"
     subprocess.run([lambda_python(), "-m", "venv", "--without-pip", str(bare)], check=True)
     env = {
@@ -45,6 +51,7 @@ def test_the_package_runs_on_a_bare_python_as_lambda_would(demo, tmp_path):
         "PYTHONPATH": "",
         "DJANGO_SETTINGS_MODULE": "project.settings",  # as the template leaves it
         "DJANGO_SERVE_STATIC": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
     }
     with as_the_adapter_starts_it(task_root, env, tmp_path / "run.log") as base:
         path = sign_url("/exports/orders.ndjson", demo["user"], {"limit": "50000"})
@@ -56,14 +63,12 @@ def test_the_package_runs_on_a_bare_python_as_lambda_would(demo, tmp_path):
     assert json.loads(lines[-1])["_stream"]["status"] == "complete"
 
 
-def lambda_python() -> str:
-    """The interpreter of Lambda's runtime (``LAMBDA_PYTHON``): on PATH, or under pyenv."""
-    name = f"python{LAMBDA_PYTHON}"
-    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    found = sorted(root.glob(f"versions/{LAMBDA_PYTHON}.*/bin/{name}"))
-    if found:
-        return str(found[-1])
-    on_path = shutil.which(name)
-    if on_path is None or subprocess.run([on_path, "-V"], capture_output=True).returncode:
-        pytest.fail(f"{name} (the template's Runtime) is needed to run the package as Lambda would")
-    return on_path
+def test_the_package_is_the_same_zip_each_build(tmp_path):
+    first = package.build(tmp_path / "first")
+    assert package.build(tmp_path / "second").name == first.name
+
+
+def bytecode_of(source: str, tag: str) -> str:
+    """The path of ``source``'s bytecode (``a/b.py`` -> ``a/__pycache__/b.<tag>.pyc``)."""
+    folder, _, name = source.rpartition("/")
+    return f"{folder}/__pycache__/{name[:-3]}.{tag}.pyc".lstrip("/")

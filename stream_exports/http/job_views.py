@@ -240,7 +240,7 @@ def job_download(request: HttpRequest, job_id: Any) -> HttpResponseBase:
             message = f"job {job.pk} is {job.status}{detail}; no file to download."
             refused(request, 409, message, user)
             return json_error(409, message)
-        storage = job_storage()  # (read now: a model field's storage is fixed at start-up)
+        storage = job_storage()
         if is_s3(storage):
             expire = conf.SIGNED_URL_EXPIRES
             response = HttpResponseRedirect(storage.url(name, expire=expire))

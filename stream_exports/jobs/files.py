@@ -219,7 +219,7 @@ class StorageSink:
     continuable, pending = False, 0  # (nor is a file of another storage)
 
     def cut(self) -> dict[str, Any]:
-        raise NotImplementedError(f"{type(self.storage).__name__} files are not continued")
+        raise NotImplementedError(f"{self.storage.__class__.__name__} files are not continued")
 
     def close(self) -> None:
         self.file.close()

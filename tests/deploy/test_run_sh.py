@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -29,3 +30,33 @@ def test_run_sh_serves_a_streaming_export_as_the_adapter_starts_it(world, tmp_pa
     assert json.loads(lines[-1])["_stream"]["status"] == "complete"
     assert arrivals[0] < arrivals[-1] / 5
     assert "OK: streamed" in capsys.readouterr().out
+
+
+#: What a cold start serving an export has no use for: the S3 backend of job files (its
+#: first job file imports it), Django's test tools (the admin's changelist jobs import them
+#: when they run), and the servers' protocols run.sh turns off (uvloop, httptools, WebSockets).
+UNNEEDED = ("boto3", "botocore", "s3transfer", "storages.backends.s3", "django.test", "jinja2")
+UNNEEDED += ("uvloop", "httptools", "websockets", "wsproto")
+
+
+@pytest.mark.servers
+def test_a_cold_start_imports_nothing_its_first_export_does_not_need(world, tmp_path):
+    env = {
+        **server_env(
+            world,
+            JOB_STORAGE="jobs",
+            JOB_RUNNER="stream_exports.aws.runner.LambdaRunner",
+            JOB_LAMBDA_FUNCTION="jobs",
+        ),
+        "EXPORTS_BUCKET": "exports",  # job files on S3, as on Lambda (never reached here)
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PYTHONPROFILEIMPORTTIME": "1",  # every import, on stderr
+    }
+    log = tmp_path / "run.log"
+    with as_the_adapter_starts_it(ROOT, env, log) as base:
+        path = sign_url("/exports/orders.ndjson", world["users"]["staff"], {"limit": 10})
+        lines, _ = streamed_lines(base + path)
+    assert json.loads(lines[-1])["_stream"]["status"] == "complete"
+    imported = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \| *(\S+)$", log.read_text(), re.M))
+    assert "stream_exports.http.views" in imported
+    assert not {name for name in imported if name.startswith(UNNEEDED)}
