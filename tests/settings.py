@@ -197,6 +197,10 @@ if LOG_LEVEL:
     LOGGING["loggers"] = {"django": {"level": LOG_LEVEL}}  # (to the root's console)
 DEFAULT_EXCEPTION_REPORTER = "stream_exports.http.redaction.ExceptionReporter"
 
+# Django 6.1 sends mail through MAILERS (without it, sending warns); 5.2 and 6.0 ignore it.
+# Tests send to Django's outbox either way.
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+
 
 def s3_storages(bucket: str, endpoint: str | None, **options: str) -> dict:
     """``STORAGES`` with job files ("jobs") in ``bucket`` of the S3 API at ``endpoint``."""
