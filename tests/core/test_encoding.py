@@ -8,6 +8,8 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from stream_exports.core import encoding
 
@@ -51,6 +53,22 @@ def test_no_line_separator_survives_raw(char):
     assert len(data.splitlines()) == 2
     assert len(data.decode().splitlines()) == 2
     assert [json.loads(line)["a"] for line in data.decode().splitlines()] == [char, char]
+
+
+#: Text full of the separators and of what shares their UTF-8 bytes (U+0080-00BF starts
+#: with C2 like U+0085; U+2000-203F with E2 80 like U+2028/2029; A8/A9 end many others).
+NEIGHBOURS = st.text(
+    st.sampled_from('\x85\u2028\u2029\x80\xa0\xa9\u2027\u202a\u2014\u20ac\u00e9\u0168\u0169a"\\')
+    | st.characters(codec="utf-8"),  # (no lone surrogates: no database stores one)
+    max_size=40,
+)
+
+
+@given(st.lists(NEIGHBOURS, min_size=1, max_size=8))
+def test_any_text_is_one_line_a_value_and_decodes_back(texts):
+    data = encoding.encode_rows(["t"], [(text,) for text in texts])
+    lines = data.decode().splitlines()
+    assert [json.loads(line)["t"] for line in lines] == texts
 
 
 def test_fallback_encoder_writes_the_same_bytes(monkeypatch):
