@@ -11,7 +11,7 @@ from project.static import LazyWhiteNoiseMiddleware
 
 @override_settings(WHITENOISE_STATIC_PREFIX="/static/", WHITENOISE_USE_FINDERS=True)
 def test_whitenoise_is_made_at_the_first_static_request_and_serves_under_a_stage(
-    settings, tmp_path
+    settings, tmp_path, db
 ):
     (tmp_path / "static").mkdir()
     settings.STATIC_ROOT = str(tmp_path / "static")  # (not collected: the finders serve it)
@@ -24,5 +24,5 @@ def test_whitenoise_is_made_at_the_first_static_request_and_serves_under_a_stage
     finally:
         set_script_prefix("/")
     assert script.status_code == 200 and b"EventSource" in b"".join(script.streaming_content)
-    script.close()
+    script.close()  # (its request_finished closes old connections: hence db)
     assert middleware.whitenoise is not None
