@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
-import re
 import uuid
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
@@ -24,13 +23,13 @@ try:
 except ImportError:  # pragma: no cover - exercised by forcing the fallback in tests
     orjson = None  # type: ignore[assignment]
 
-# Characters that str.splitlines() breaks on but JSON leaves unescaped: U+0085, U+2028 and
-# U+2029 (the others, CR, LF, VT, FF, FS, GS, RS, are control characters JSON escapes).
-# Patterns with a literal start: the re module scans for that fast, where bytes.replace
-# with these short needles crawls through text full of UTF-8 continuation bytes.
-_NEXT_LINE = re.compile("\u0085".encode())  # C2 85
-_LINE_OR_PARAGRAPH = re.compile(b"\xe2\x80[\xa8\xa9]")  # E2 80 A8, E2 80 A9
-_ESCAPED = {"\u2028".encode(): b"\\u2028", "\u2029".encode(): b"\\u2029"}
+# Characters that str.splitlines() breaks on but JSON leaves unescaped. (The
+# others, CR, LF, VT, FF, FS, GS, RS, are control characters JSON escapes.)
+_RAW_SEPARATORS = (
+    ("\u0085".encode(), b"\\u0085"),
+    ("\u2028".encode(), b"\\u2028"),
+    ("\u2029".encode(), b"\\u2029"),
+)
 
 
 def default(value: Any) -> Any:
@@ -67,10 +66,9 @@ def dumps(obj: Any) -> bytes:
 
 def escape_separators(data: bytes) -> bytes:
     """Replace raw U+0085/U+2028/U+2029 (only possible inside JSON strings) by escapes."""
-    if b"\xc2" in data:  # (their lead bytes first: a one-byte scan is memchr)
-        data = _NEXT_LINE.sub(b"\\\\u0085", data)
-    if b"\xe2" in data:
-        data = _LINE_OR_PARAGRAPH.sub(lambda match: _ESCAPED[match.group()], data)
+    for raw, escaped in _RAW_SEPARATORS:
+        if raw in data:
+            data = data.replace(raw, escaped)
     return data
 
 
