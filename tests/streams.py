@@ -14,6 +14,17 @@ def body_lines(response: Any) -> list[dict[str, Any]]:
     return [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
 
 
+def status_of(url: str) -> int:
+    """The status of a GET of ``url`` by the test client (a stream read to its end, which
+    closes it)."""
+    from django.test import Client
+
+    response = Client().get(url)
+    if response.streaming:
+        b"".join(response.streaming_content)
+    return response.status_code
+
+
 def text(response: Any) -> str:
     """A whole streamed answer as text."""
     return b"".join(response.streaming_content).decode()

@@ -12,18 +12,12 @@ from django.urls import reverse
 from stream_exports.http.access import sign_url
 from stream_exports.models import AuditRecord, LinkRevocation
 
+from ..streams import status_of
 from .changelist import client_for, run_action
 
 AUDIT = "/admin/stream_exports/auditrecord/"
 REVOCATIONS = "/admin/stream_exports/linkrevocation/"
 EXPORT = "/exports/orders.ndjson"
-
-
-def status_of(url: str) -> int:
-    response = Client().get(url)
-    if response.streaming:
-        b"".join(response.streaming_content)
-    return response.status_code
 
 
 def test_the_audit_trail_is_read_only_filtered_and_searched(world, audited):

@@ -10,18 +10,12 @@ from django.test import Client
 from stream_exports.http.access import sign_url
 from stream_exports.models import LinkRevocation
 
+from ..streams import status_of
+
 pytestmark = pytest.mark.django_db
 
 REVOKE = "/exports/links/revoke"
 EXPORT = "/exports/orders.ndjson"
-
-
-def status_of(url: str) -> int:
-    """The status of a GET of ``url`` (a stream read to its end, which closes it)."""
-    response = Client().get(url)
-    if response.streaming:
-        b"".join(response.streaming_content)
-    return response.status_code
 
 
 def test_a_session_revokes_its_users_links_with_the_csrf_token(exporter):

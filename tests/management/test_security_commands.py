@@ -8,22 +8,16 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.test import Client
 from django.utils import timezone
 
 from stream_exports.http.access import sign_url
 from stream_exports.models import AuditRecord, LinkRevocation
 
+from ..streams import status_of
+
 pytestmark = pytest.mark.django_db
 
 EXPORT = "/exports/orders.ndjson"
-
-
-def status_of(url: str) -> int:
-    response = Client().get(url)
-    if response.streaming:
-        b"".join(response.streaming_content)
-    return response.status_code
 
 
 def test_revoke_links_ends_the_named_users_links(exporter):
