@@ -7,7 +7,7 @@ import shutil
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -34,6 +34,7 @@ class Run:
     lines: int | None = None
     rss_mb: float | None = None
     ratio: float | None = None
+    cpu: float | None = None  # the server's CPU seconds for the request (exports)
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Contender:
     path: str = ""
     env: dict[str, str] = field(default_factory=dict)
     slow: bool = False
+    encoding: str = "identity"  # what an export asks for (Accept-Encoding)
     runs: list[Run] = field(default_factory=list)
 
     def median(self, attr: str) -> float | None:
@@ -79,6 +81,14 @@ def ours_key(path: str, server: str, rows: int) -> str:
 def no_audit_key(server: str, rows: int) -> str:
     """The key of the default export with auditing off (next to the same with it on)."""
     return ours_key("COPY", server, rows) + "-noaudit"
+
+
+def encoded_key(encoding: str, rows: int) -> str:
+    """The key of the default export (gunicorn) asking for ``encoding``."""
+    return ours_key("COPY", "gunicorn", rows) + ("" if encoding == "identity" else f"-{encoding}")
+
+
+ENCODINGS = ("identity", "gzip", "zstd")
 
 
 def contenders(rows: int) -> list[Contender]:
@@ -131,6 +141,14 @@ def contenders(rows: int) -> list[Contender]:
                 if path == "COPY" and server == "gunicorn":  # the audit trail's cost
                     key, off = no_audit_key(server, n), f"{label}, auditing off"
                     found.append(Contender(key, off, "export", n, server, env=NO_AUDIT))
+                if path == "COPY" and server == "gunicorn" and n == rows:  # compressed
+                    for encoding in ENCODINGS[1:]:
+                        found.append(
+                            Contender(
+                                encoded_key(encoding, n), f"{label}, {encoding}", "export", n,
+                                server, encoding=encoding,
+                            )
+                        )  # fmt: skip
             if path == "COPY":  # next to the live stream it is compared with
                 found.append(jobs[server])
     return found
@@ -172,13 +190,16 @@ def run_view(contender: Contender, context: Context, server: Server) -> Run:
 
 
 def run_export(contender: Contender, context: Context, server: Server) -> Run:
-    """``GET /exports/orders.ndjson`` (signed); the trailer must say complete, with every row."""
+    """``GET /exports/orders.ndjson`` (signed); the trailer must say complete, with every row.
+    The server's CPU for it is counted too."""
     path = context.sign("/exports/orders.ndjson", limit_query(contender, context))
-    transfer = curl(server.url + path)
+    cpu = server.cpu_s()
+    transfer = curl(server.url + path, encoding=contender.encoding)
+    cpu = server.cpu_s() - cpu
     trailer = json.loads(transfer.last_line)["_stream"]
     if trailer["status"] != "complete" or trailer["rows"] != contender.rows:
         raise RuntimeError(f"{contender.key}: incomplete export, trailer {trailer}")
-    return from_transfer(transfer, server)
+    return replace(from_transfer(transfer, server), cpu=cpu)
 
 
 def finished_job(server: Server, status_link: str, rows: int) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 READ = 1 << 20
@@ -34,8 +36,20 @@ class Transfer:
         return self.tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
 
 
-def timed(command: list[str]) -> Transfer:
-    """Run ``command``, reading its stdout as it comes; time to first byte and to exit."""
+def decoder(encoding: str) -> Callable[[bytes], bytes] | None:
+    """What turns a body sent in ``encoding`` back into its lines, a block at a time."""
+    if encoding == "gzip":
+        return zlib.decompressobj(wbits=31).decompress
+    if encoding == "zstd":
+        from backports.zstd import ZstdDecompressor
+
+        return ZstdDecompressor().decompress
+    return None
+
+
+def timed(command: list[str], decode: Callable[[bytes], bytes] | None = None) -> Transfer:
+    """Run ``command``, reading its stdout as it comes; time to first byte and to exit.
+    ``bytes`` counts what came; lines and tail are of it decoded by ``decode``."""
     started = time.perf_counter()
     first, size, lines, tail = None, 0, 0, b""
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
@@ -44,8 +58,9 @@ def timed(command: list[str]) -> Transfer:
             if first is None:
                 first = time.perf_counter() - started
             size += len(block)
-            lines += block.count(b"\n")
-            tail = (tail + block[-TAIL:])[-TAIL:]
+            text = decode(block) if decode else block
+            lines += text.count(b"\n")
+            tail = (tail + text[-TAIL:])[-TAIL:]
         error = process.stderr.read()
     wall = time.perf_counter() - started
     if process.returncode:
@@ -53,13 +68,15 @@ def timed(command: list[str]) -> Transfer:
     return Transfer(wall, first, size, lines, tail)
 
 
-def curl(url: str, method: str = "GET") -> Transfer:
-    """One HTTP request with curl (uncompressed, unbuffered), the body read as it comes."""
+def curl(url: str, method: str = "GET", encoding: str = "identity") -> Transfer:
+    """One HTTP request with curl (unbuffered), the body read as it comes: asking for
+    ``encoding`` and counting the bytes as sent, the lines decoded."""
     return timed(
         [
             "curl", "--silent", "--show-error", "--fail", "--no-buffer",
-            "--header", "Accept-Encoding: identity", "--request", method, url,
-        ]
+            "--header", f"Accept-Encoding: {encoding}", "--request", method, url,
+        ],
+        decoder(encoding),
     )  # fmt: skip
 
 

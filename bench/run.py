@@ -8,7 +8,9 @@ non-streaming view and django-import-export), ``--sse-streams`` / ``SSE_STREAMS`
 ``--only mariadb`` runs it alone; ``--only sse`` the SSE load alone), ``--cold-starts`` /
 ``COLD_STARTS`` (10 per target; 0 skips the cold start), ``--cold-baseline`` /
 ``COLD_BASELINE`` (the commit it is compared with) and ``--no-cold-packages`` /
-``COLD_PACKAGES=0`` (``--only coldstart`` runs it alone).
+``COLD_PACKAGES=0`` (``--only coldstart`` runs it alone), ``--no-limits`` / ``LIMITS=0``
+(skip the whole table through ``deploy local`` at AWS's limits; ``--only limits`` runs
+it alone).
 Writes bench/results.md, bench/results.png, the table in bench/README.md, and
 the raw figures in bench/out/results.json (``--report-only`` redraws from those).
 """
@@ -25,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import coldstart, mariadb
+from . import coldstart, limits, mariadb
 from .contenders import Contender, Context, Run, contenders, measure, row_limit
 from .measure import psql_counted
 from .servers import OUT, ROOT, server_env
@@ -49,6 +51,13 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
         help="run only the contenders whose key has this; sse: the SSE load alone",
     )
     parser.add_argument("--report-only", action="store_true", help="redraw from results.json")
+    parser.add_argument(
+        "--no-limits",
+        dest="limits",
+        action="store_false",
+        default=env("LIMITS") != "0",
+        help="skip the export through deploy local at AWS's limits",
+    )
     parser.add_argument("--database-url", default=env("BENCH_DATABASE_URL", DATABASE_URL))
     parser.add_argument("--redis-url", default=env("REDIS_URL", REDIS_URL))
     parser.add_argument("--mariadb-url", default=env("BENCH_MARIADB_URL", ""))
@@ -223,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             from .sse import sse_load
 
             sse = sse_load(args.sse_streams, args.redis_url, context)
+    through = measure_limits(args) if args.limits and args.only in ("", "limits") else None
     maria = measure_mariadb(args) if args.mariadb_url else []
     cold = measure_coldstart(args) if args.cold_starts and args.only in "coldstart" else None
     if cold is None and RESULTS.exists():
@@ -238,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         found, sse, last, last_maria, _ = load()
         meta = {**last, **{k: v for k, v in meta.items() if k.startswith("mariadb")}}
         maria = maria or last_maria
+    if through is not None:
+        meta["limits"], meta["limits_date"] = through, report.utc_now()
     save(found, sse, meta, maria, cold)
     report.write(found, sse, meta, maria, cold)
     return 0
@@ -265,6 +277,12 @@ def measure_mariadb(args: argparse.Namespace) -> list[Contender]:
     context = Context(args.mariadb_url, args.rows, signer(user), user.get_username())
     mariadb.measure_all(found, context, args.repeat)
     return found
+
+
+def measure_limits(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The whole table through ``deploy local`` at AWS's limits, in each encoding."""
+    user = prepare_database(args.database_url, args.rows)
+    return limits.section(signer(user))
 
 
 def measure_coldstart(args: argparse.Namespace) -> dict[str, Any]:

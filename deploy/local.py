@@ -264,6 +264,23 @@ def adapter_env(port: int, task_root: Path, host: str = EXECUTE_API_HOST) -> dic
     }
 
 
+def wait_until_ready(base: str, process: subprocess.Popen, timeout: float, name: str) -> None:
+    """Return once ``base`` answers its readiness path (``/exports/health``) with a 2xx;
+    RuntimeError naming ``name`` if ``process`` exits first or ``timeout`` s pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}")
+        try:
+            if httpx.get(base + "/exports/health", timeout=1).is_success:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} was not ready within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
 @contextmanager
 def adapter_process(
     port: int, task_root: Path = ROOT, timeout: float = 30, host: str = EXECUTE_API_HOST
@@ -274,18 +291,7 @@ def adapter_process(
     process = subprocess.Popen(command, cwd=task_root, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"run.sh exited with {process.returncode}")
-            try:
-                if httpx.get(base + "/exports/health", timeout=1).is_success:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"run.sh was not ready within {timeout:.0f} s")
-            time.sleep(0.05)
+        wait_until_ready(base, process, timeout, "run.sh")
         yield base
     finally:
         process.terminate()

@@ -60,9 +60,11 @@ class Settings:
     )
     ENGINE = Setting(
         "auto",
-        'How rows leave the database: `"cursor"` (a server-side cursor), `"keyset"` (pages '
-        'ordered by the cursor field) or `"auto"` (cursor where the backend streams, keyset '
-        "elsewhere, e.g. with `DISABLE_SERVER_SIDE_CURSORS`).",
+        'How rows leave the database: `"stream"` (PostgreSQL sends one query\'s rows in '
+        'chunks as it makes them), `"cursor"` (a server-side cursor), `"keyset"` (pages '
+        'ordered by the cursor field) or `"auto"` (stream on PostgreSQL, cursor on SQLite, '
+        "keyset elsewhere, and with `DISABLE_SERVER_SIDE_CURSORS` on a database that cannot "
+        "stream).",
         EXPORTS,
     )
     COPY_FAST_PATH = Setting(

@@ -129,15 +129,16 @@ def fails_after_first_batch(monkeypatch) -> None:
     """The ORM path reads one batch, then fails ("disk on fire")."""
     from stream_exports.core import readers as engine
 
-    real = engine.cursor_batches
+    def failing(real):
+        def read(plan, chunk_size):
+            with closing(real(plan, chunk_size)) as batches:
+                yield next(batches)
+                raise RuntimeError("disk on fire")
 
-    def failing(plan, chunk_size):
-        with closing(real(plan, chunk_size)) as batches:
-            yield next(batches)
-            raise RuntimeError("disk on fire")
+        return read
 
-    monkeypatch.setattr(engine, "cursor_batches", failing)
-    monkeypatch.setattr(engine, "keyset_batches", failing)
+    for name in ("streamed_batches", "cursor_batches", "keyset_batches"):
+        monkeypatch.setattr(engine, name, failing(getattr(engine, name)))
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ import decimal
 import json
 import uuid
 from collections.abc import Collection, Iterable, Sequence
+from functools import partial
+from itertools import repeat
 from typing import Any
 
 __all__ = ["default", "dumps", "encode_line", "encode_rows", "escape_separators"]
@@ -23,13 +25,15 @@ try:
 except ImportError:  # pragma: no cover - exercised by forcing the fallback in tests
     orjson = None  # type: ignore[assignment]
 
-# Characters that str.splitlines() breaks on but JSON leaves unescaped. (The
-# others, CR, LF, VT, FF, FS, GS, RS, are control characters JSON escapes.)
-_RAW_SEPARATORS = (
-    ("\u0085".encode(), b"\\u0085"),
-    ("\u2028".encode(), b"\\u2028"),
-    ("\u2029".encode(), b"\\u2029"),
-)
+# Characters that str.splitlines() breaks on but JSON leaves unescaped (the others,
+# CR, LF, VT, FF, FS, GS, RS, are control characters JSON escapes), by the first byte
+# of their UTF-8 form: a byte that only ever starts a character.
+_RAW_SEPARATORS = {
+    b"\xc2": {"\u0085".encode(): b"\\u0085"},
+    b"\xe2": {"\u2028".encode(): b"\\u2028", "\u2029".encode(): b"\\u2029"},
+}
+# Lead bytes looked at one by one in a chunk before bytes.replace is the cheaper way.
+_SCAN_LIMIT = 256
 
 
 def default(value: Any) -> Any:
@@ -53,6 +57,9 @@ def _stdlib_dumps(obj: Any) -> bytes:
     ).encode()
 
 
+_orjson_dumps = partial(orjson.dumps, default=default) if orjson is not None else None
+
+
 def dumps(obj: Any) -> bytes:
     """Encode ``obj`` as compact JSON (no line separators escaped yet)."""
     if orjson is None:
@@ -65,11 +72,40 @@ def dumps(obj: Any) -> bytes:
 
 
 def escape_separators(data: bytes) -> bytes:
-    """Replace raw U+0085/U+2028/U+2029 (only possible inside JSON strings) by escapes."""
-    for raw, escaped in _RAW_SEPARATORS:
-        if raw in data:
-            data = data.replace(raw, escaped)
+    """Replace raw U+0085/U+2028/U+2029 (only possible inside JSON strings) by escapes.
+
+    It looks for each separator's first byte (``bytes.find`` of one byte is
+    ``memchr``), not for the separator (``bytes.replace`` searches three bytes a
+    few at a time: 0.9 ms per 600 kB chunk, a sixth of the ORM path's encoding).
+    """
+    for lead, forms in _RAW_SEPARATORS.items():
+        if lead in data:
+            data = _escape_from(data, lead, forms)
     return data
+
+
+def _escape_from(data: bytes, lead: bytes, forms: dict[bytes, bytes]) -> bytes:
+    """``data`` with each of ``forms`` (all starting with ``lead``) replaced by its escape."""
+    width = len(next(iter(forms)))
+    view, start = memoryview(data), 0
+    parts: list[bytes | memoryview] = []
+    at = data.find(lead)
+    for _ in range(_SCAN_LIMIT):
+        if at < 0:
+            break
+        escaped = forms.get(data[at : at + width])
+        if escaped is not None:
+            parts += (view[start:at], escaped)
+            start = at + width
+        at = data.find(lead, at + 1)
+    else:  # text dense in characters that share the lead byte: replace them all
+        for raw, escaped in forms.items():
+            data = data.replace(raw, escaped)
+        return data
+    if not parts:
+        return data
+    parts.append(view[start:])
+    return b"".join(parts)
 
 
 def encode_line(obj: Any) -> bytes:
@@ -85,13 +121,39 @@ def encode_rows(
     The values of the ``json_text`` names are JSON documents as text (or None),
     embedded as they are.
     """
-    if json_text:
+    rows = rows if isinstance(rows, list) else list(rows)
+    if not rows:
+        return b""
+    if orjson is None:
         lines = [_dumps_with_json_text(names, row, json_text) for row in rows]
     else:
-        lines = [dumps(dict(zip(names, row, strict=False))) for row in rows]
-    if not lines:
-        return b""
+        try:
+            lines = _orjson_lines(names, rows, json_text)
+        except orjson.JSONEncodeError:  # a huge integer: the standard library can do it
+            lines = [_dumps_with_json_text(names, row, json_text) for row in rows]
     return escape_separators(b"\n".join(lines)) + b"\n"
+
+
+def _orjson_lines(
+    names: Sequence[str], rows: list[Sequence[Any]], json_text: Collection[str]
+) -> list[bytes]:
+    """A line per row with no Python code run per row (``map`` of C functions):
+    a third less time than a loop building each row's dict."""
+    if json_text:
+        columns: list[Iterable[Any]] = list(zip(*rows, strict=False))
+        for index, name in enumerate(names):
+            if name in json_text:
+                columns[index] = _fragments(columns[index])
+        rows = list(zip(*columns, strict=False))
+    return list(map(_orjson_dumps, map(dict, map(zip, repeat(names), rows))))
+
+
+def _fragments(texts: Iterable[str | None]) -> Iterable[Any]:
+    """JSON documents as text, as orjson embeds them unparsed (None stays None)."""
+    column = tuple(texts)
+    if None in column:
+        return [None if text is None else orjson.Fragment(text) for text in column]
+    return tuple(map(orjson.Fragment, column))  # type: ignore[arg-type]  # (no None here)
 
 
 def _dumps_with_json_text(

@@ -71,6 +71,18 @@ def test_any_text_is_one_line_a_value_and_decodes_back(texts):
     assert [json.loads(line)["t"] for line in lines] == texts
 
 
+@pytest.mark.parametrize("dashes", [0, 10, 1000], ids=["sparse", "some", "dense"])
+def test_separators_are_escaped_however_many_characters_share_their_first_byte(dashes):
+    """Em dashes start with E2 as U+2028/U+2029 do: past a few hundred in a chunk the
+    escape replaces instead of looking at each; the bytes are the same either way."""
+    text = ("\u2014" * dashes + "\u2028x\x85\u2029\u00a9") * 3
+    data = encoding.encode_rows(["t"], [(text,), (text[::-1],)])
+    for raw in "\x85\u2028\u2029":
+        assert raw.encode() not in data
+    assert [json.loads(line)["t"] for line in data.splitlines()] == [text, text[::-1]]
+    assert data.count(b"\\u2028") == 6 and data.count(b"\\u0085") == 6
+
+
 def test_fallback_encoder_writes_the_same_bytes(monkeypatch):
     rows = [tuple(VALUES.values())] * 3
     fast = encoding.encode_rows(list(VALUES), rows)

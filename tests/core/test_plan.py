@@ -9,7 +9,12 @@ import pytest
 from stream_exports.core.datasets import registry
 from stream_exports.core.pgcopy import copy_batches
 from stream_exports.core.plan import RowPlan
-from stream_exports.core.readers import cursor_batches, keyset_batches
+from stream_exports.core.readers import (
+    cursor_batches,
+    keyset_batches,
+    sends_in_chunks,
+    streamed_batches,
+)
 from tests.testapp.models import Order
 
 pytestmark = pytest.mark.django_db
@@ -47,11 +52,12 @@ def plan_of(after, limit) -> RowPlan:
 
 
 @pytest.mark.parametrize(("after", "limit"), WINDOWS)
-def test_both_readers_read_what_select_selects(world, after, limit):
+def test_every_reader_reads_what_select_selects(world, after, limit):
     plan = plan_of(after, limit)
     expected = list(plan.select(after, limit))
     assert expected and len(expected) <= (limit or len(expected))
-    for reader in (cursor_batches, keyset_batches):
+    streamed = (streamed_batches,) if sends_in_chunks("default") else ()
+    for reader in (cursor_batches, keyset_batches, *streamed):
         assert [row for batch in reader(plan, 97) for row in batch] == expected, reader.__name__
 
 

@@ -1,5 +1,5 @@
-"""Readers: the cursor and keyset engines give the same rows; keyset pages of any ordering;
-PostgreSQL's C timestamp loader."""
+"""Readers: the stream, cursor and keyset engines give the same rows; keyset pages of any
+ordering; PostgreSQL's chunked stream and C timestamp loader."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ def get(signed: Any, params: dict[str, Any] | None = None, **kwargs: Any) -> Any
     return Client().get(signed(params), **kwargs)
 
 
-@pytest.mark.parametrize("setting", ["cursor", "keyset"])
-def test_both_engines_give_the_same_bytes(signed, settings, setting):
+@pytest.mark.parametrize("setting", ["stream", "cursor", "keyset"])
+def test_every_engine_give_the_same_bytes(signed, settings, setting):
     params = {"after": 123, "limit": 4567, "paid": "false"}
     settings.STREAM_EXPORTS = {"ENGINE": "cursor", "CHUNK_SIZE": 1000, "COPY_FAST_PATH": False}
     expected = b"".join(get(signed, params).streaming_content)
@@ -38,17 +38,25 @@ def test_both_engines_give_the_same_bytes(signed, settings, setting):
     assert b"".join(get(signed, params).streaming_content) == expected
 
 
-def test_keyset_is_chosen_where_django_streams_no_result_set(settings):
+def test_auto_streams_on_postgresql_and_pages_where_django_streams_no_result_set(settings):
     settings.STREAM_EXPORTS = {"ENGINE": "auto"}
     conn = connections["default"]
+    # PostgreSQL sends a query's rows in chunks (libpq 17+, in psycopg's binary package);
     # Django reads MySQL/MariaDB results whole into the client: keyset pages there.
-    streams = conn.vendor in ("postgresql", "sqlite")
-    assert engine.choose_engine("default") == ("cursor" if streams else "keyset")
+    expected = {"postgresql": "stream", "sqlite": "cursor"}.get(conn.vendor, "keyset")
+    assert engine.choose_engine("default") == expected
     conn.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = True
-    try:
-        assert engine.choose_engine("default") == "keyset"
+    try:  # a pooler in transaction mode: one statement streams, a cursor could not
+        assert engine.choose_engine("default") == ("stream" if expected == "stream" else "keyset")
     finally:
         del conn.settings_dict["DISABLE_SERVER_SIDE_CURSORS"]
+
+
+def test_stream_asked_for_where_it_cannot_be_is_a_cursor(settings):
+    settings.STREAM_EXPORTS = {"ENGINE": "stream"}
+    chunked = engine.sends_in_chunks("default")
+    assert engine.choose_engine("default") == ("stream" if chunked else "cursor")
+    assert chunked == (connection.vendor == "postgresql")  # the binary package has libpq 17+
 
 
 ORDERS = registry.get("orders")
@@ -108,7 +116,7 @@ def orm_plan(query: str, settings, engine: str):
     return parse_export_query(registry.get("orders"), QueryDict(query)).row_plan(None)
 
 
-@pytest.mark.parametrize("engine", ["cursor", "keyset"])
+@pytest.mark.parametrize("engine", ["stream", "cursor", "keyset"])
 def test_the_export_reads_with_the_c_loader_and_gives_django_its_own_back(
     postgres, settings, engine
 ):
@@ -116,7 +124,7 @@ def test_the_export_reads_with_the_c_loader_and_gives_django_its_own_back(
     django_loader = timestamptz_loader()
     batches = row_batches(orm_plan("fields=id,created_at&limit=250", settings, engine))
     first = next(batches)
-    if engine == "cursor":  # held while the cursor is open (keyset: per page)
+    if engine != "keyset":  # held while the query is open (keyset: per page)
         assert timestamptz_loader().__name__ == "CTimestamptzLoader"
     rows = first + [row for batch in batches for row in batch]
     assert timestamptz_loader() is django_loader
@@ -125,11 +133,12 @@ def test_the_export_reads_with_the_c_loader_and_gives_django_its_own_back(
     assert all(r[1].utcoffset() == dt.timedelta(0) for r in rows)
 
 
-def test_a_stream_closed_early_gives_the_loader_back(postgres, settings):
+@pytest.mark.parametrize("engine", ["stream", "cursor"])
+def test_a_stream_closed_early_gives_the_loader_back(postgres, settings, engine):
     """A client that hangs up closes the generator mid-read."""
     connection.ensure_connection()
     django_loader = timestamptz_loader()
-    batches = row_batches(orm_plan("fields=id,created_at", settings, "cursor"))
+    batches = row_batches(orm_plan("fields=id,created_at", settings, engine))
     next(batches)
     batches.close()
     assert timestamptz_loader() is django_loader
@@ -154,3 +163,49 @@ def test_without_use_tz_django_keeps_its_loader(postgres, settings):
     django_loader = timestamptz_loader()
     with fast_timestamps("default"):
         assert timestamptz_loader() is django_loader
+
+
+def running_queries() -> list[str]:
+    """What this database's other sessions are running now."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT query FROM pg_stat_activity WHERE datname = current_database() "
+            "AND state = 'active' AND pid <> pg_backend_pid()"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_a_stream_closed_early_cancels_its_query_and_leaves_the_connection_usable(
+    postgres, world, settings
+):
+    """The database stops sending (not: sends the rest into a closed generator)."""
+    batches = row_batches(orm_plan("fields=id,customer,note", settings, "stream"))
+    assert len(next(batches)) == 100
+    batches.close()
+    assert Order.objects.count() == world["rows"]  # the same connection, at once
+    assert not [q for q in running_queries() if "tests_order" in q.lower()]
+
+
+def test_a_stream_with_nothing_to_read_runs_no_query(postgres, settings):
+    """A filter on an empty list: Django knows there are no rows without asking."""
+    plan = orm_plan("fields=id", settings, "stream")
+    plan = replace(plan, queryset=plan.queryset.filter(id__in=[]))
+    with CaptureQueriesContext(connection) as queries:
+        assert list(row_batches(plan)) == []
+    assert len(queries) == 0
+
+
+def test_a_stream_cut_by_the_database_raises_djangos_error(postgres, settings):
+    """What the trailer's ``retry`` is decided on: Django's class, not psycopg's."""
+    from django.db import OperationalError
+
+    plan = orm_plan("fields=id", settings, "stream")
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 1")
+    plan = replace(plan, queryset=plan.queryset.extra(where=["pg_sleep(0.01) IS NOT NULL"]))
+    try:
+        with pytest.raises(OperationalError, match="statement timeout"):
+            list(row_batches(plan))
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET statement_timeout = 0")
