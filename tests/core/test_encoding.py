@@ -73,8 +73,7 @@ def test_any_text_is_one_line_a_value_and_decodes_back(texts):
 
 @pytest.mark.parametrize("dashes", [0, 10, 1000], ids=["sparse", "some", "dense"])
 def test_separators_are_escaped_however_many_characters_share_their_first_byte(dashes):
-    """Em dashes start with E2 as U+2028/U+2029 do: past a few hundred in a chunk the
-    escape replaces instead of looking at each; the bytes are the same either way."""
+    """Em dashes start with E2 80 as U+2028/U+2029 do, and U+00A9 with C2 as U+0085."""
     text = ("\u2014" * dashes + "\u2028x\x85\u2029\u00a9") * 3
     data = encoding.encode_rows(["t"], [(text,), (text[::-1],)])
     for raw in "\x85\u2028\u2029":
