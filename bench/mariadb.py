@@ -10,11 +10,11 @@ server process and is paired with an anchor run of the same rows made just befor
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-from types import SimpleNamespace
-from typing import Any
+from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
 from .contenders import Contender, Context, Run, row_limit, run_export
@@ -77,8 +77,33 @@ BENCH_USER = (
 )
 
 
-def prepare(database_url: str, rows: int) -> Any:
-    """Create, migrate, seed (unless it holds exactly ``rows`` orders); return the bench user."""
+#: Signed export links of the bench user for each parameter set in PARAMS (JSON), printed as
+#: JSON: a link is bound to its user's password hash, which is in the MariaDB database.
+BENCH_LINKS = (
+    "import json; from django.contrib.auth.models import User; "
+    "from stream_exports.http.access import sign_url; "
+    "u = User.objects.get(username='bench'); "
+    "print(json.dumps({json.dumps(p, sort_keys=True): "
+    "sign_url('/exports/orders.ndjson', u, p, expires=86400) for p in json.loads(PARAMS)}))"
+)
+
+
+def signer(database_url: str, rows: int) -> Callable[[str, dict[str, str]], str]:
+    """``(path, params) -> signed "path?query"`` for the export at each size, made by
+    Django on the MariaDB database (where the bench user is)."""
+    params = [{}] + [{"limit": str(n)} for n in (max(rows // 10, 1), rows)]
+    code = BENCH_LINKS.replace("PARAMS", repr(json.dumps(params)))
+    links = json.loads(manage(database_url, "shell", "-v0", "-c", code))
+
+    def sign(path: str, query: dict[str, str]) -> str:
+        assert path == "/exports/orders.ndjson", path
+        return str(links[json.dumps(query, sort_keys=True)])
+
+    return sign
+
+
+def prepare(database_url: str, rows: int) -> None:
+    """Create, migrate, seed (unless it holds exactly ``rows`` orders); make the bench user."""
     name = urlsplit(database_url).path.lstrip("/")
     sql(database_url, f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4", "")
     manage(database_url, "migrate", "--noinput", "--verbosity", "0")
@@ -86,7 +111,7 @@ def prepare(database_url: str, rows: int) -> Any:
         print(f"seeding {rows:,} orders on MariaDB", flush=True)
         manage(database_url, "seed_demo", "--rows", str(rows), "--no-user")
         sql(database_url, "ANALYZE TABLE demo_order")
-    return SimpleNamespace(pk=int(manage(database_url, "shell", "-v0", "-c", BENCH_USER)))
+    manage(database_url, "shell", "-v0", "-c", BENCH_USER)
 
 
 def anchor_key(rows: int) -> str:

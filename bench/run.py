@@ -248,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         found, sse, last, last_maria, _ = load()
         meta = {**last, **{k: v for k, v in meta.items() if k.startswith("mariadb")}}
         maria = maria or last_maria
+    elif not maria and RESULTS.exists():  # MariaDB not measured this time: the last run's
+        _, _, last, maria, _ = load()
+        meta.update({k: v for k, v in last.items() if k.startswith("mariadb")})
     if through is not None:
         meta["limits"], meta["limits_date"] = through, report.utc_now()
     save(found, sse, meta, maria, cold)
@@ -273,8 +276,9 @@ def sse_alone(args: argparse.Namespace) -> int:
 def measure_mariadb(args: argparse.Namespace) -> list[Contender]:
     """The MariaDB section: its contenders, each measured REPEAT times."""
     found = [c for c in mariadb.contenders(args.rows) if c.kind == "mariadb" or args.only in c.key]
-    user = mariadb.prepare(args.mariadb_url, args.rows)
-    context = Context(args.mariadb_url, args.rows, signer(user), user.get_username())
+    mariadb.prepare(args.mariadb_url, args.rows)
+    sign = mariadb.signer(args.mariadb_url, args.rows)
+    context = Context(args.mariadb_url, args.rows, sign, "bench")
     mariadb.measure_all(found, context, args.repeat)
     return found
 
