@@ -51,7 +51,7 @@ ENGINES = ("auto", "stream", "cursor", "keyset")
 
 def choose_engine(using: str, setting: str | None = None) -> str:
     """The engine to use on database alias ``using`` for the ENGINE setting
-    (``stream`` asked for where it cannot be is ``cursor``)."""
+    (``stream`` asked for where it cannot be is what ``auto`` picks there)."""
     setting = setting or conf.ENGINE
     if setting in ("auto", "stream") and sends_in_chunks(using):
         return "stream"
