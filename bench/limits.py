@@ -44,9 +44,9 @@ def read_whole(url: str, encoding: str, size: bool = True) -> dict[str, Any]:
         "rows": rows,
         "wall_s": time.perf_counter() - started,
         "first_line_ms": (first or 0.0) * 1000,
-        "size_mb": (body_size(url, encoding) if size else 0) / 1e6
-        if encoding != "identity"
-        else download.bytes / 1e6,
+        "size_mb": download.bytes / 1e6
+        if encoding == "identity"
+        else (body_size(url, encoding) / 1e6 if size else None),
         "resumes": download.resumes,
     }
 

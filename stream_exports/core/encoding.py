@@ -63,7 +63,7 @@ def dumps(obj: Any) -> bytes:
     if orjson is None:
         return _stdlib_dumps(obj)
     try:
-        return orjson.dumps(obj, default=default)
+        return _orjson_dumps(obj)
     except orjson.JSONEncodeError:
         # Integers beyond 64 bits and similar: the standard library can do them.
         return _stdlib_dumps(obj)

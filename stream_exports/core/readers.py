@@ -53,10 +53,10 @@ def choose_engine(using: str, setting: str | None = None) -> str:
     """The engine to use on database alias ``using`` for the ENGINE setting
     (``stream`` asked for where it cannot be is what ``auto`` picks there)."""
     setting = setting or conf.ENGINE
-    if setting in ("auto", "stream") and sends_in_chunks(using):
-        return "stream"
     if setting not in ("auto", "stream"):
         return setting
+    if sends_in_chunks(using):
+        return "stream"
     connection = connections[using]
     streams = connection.vendor in ("postgresql", "sqlite")
     disabled = connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS", False)
