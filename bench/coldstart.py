@@ -24,6 +24,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import sysconfig
 import time
 import zipfile
 from collections.abc import Callable
@@ -99,7 +100,7 @@ def lambda_env(port: int, target: Target, database_url: str) -> dict[str, str]:
     env = adapter_env(port, target.task_root, HOST)
     for name in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH", "REDIS_URL", "MEDIA_ROOT"):
         env.pop(name, None)  # (the template sets none of them: run.sh's defaults)
-    runner = {"JOB_RUNNER": "stream_exports.aws.runner.LambdaRunner", "JOB_LAMBDA_FUNCTION": "j"}
+    runner = {"JOB_RUNNER": "stream_exports.runners.LambdaRunner", "JOB_LAMBDA_FUNCTION": "j"}
     return {
         **env,
         "PATH": f"{target.python.parent}{os.pathsep}{env['PATH']}",
@@ -270,14 +271,33 @@ def package_of(source: Path, dest: Path) -> Path:
     return dest / "task"
 
 
+def bare_python(name: str, python: str | Path) -> Path:
+    """The Python of a venv of ``python`` with no packages, under WORK/``name`` (once)."""
+    bare = WORK / name
+    if not (bare / "bin" / "python").exists():
+        subprocess.run([str(python), "-m", "venv", "--without-pip", str(bare)], check=True)
+    return bare / "bin" / "python"
+
+
 def lambda_runtime() -> Path:
     """A Python of Lambda's runtime version with no packages, as Lambda's (once)."""
     from deploy.package import lambda_python
 
-    bare = WORK / "lambda-python"
-    if not (bare / "bin" / "python").exists():
-        subprocess.run([lambda_python(), "-m", "venv", "--without-pip", str(bare)], check=True)
-    return bare / "bin" / "python"
+    return bare_python("lambda-python", lambda_python())
+
+
+def without_this_checkout() -> Path:
+    """A Python with this venv's packages but not its editable install of this checkout:
+    a baseline tree run by this venv's own Python would import a module it lacks from
+    here (``autodiscover_modules("exports")`` found ``stream_exports.exports``). A path
+    in a ``.pth`` file is added as it is: the ``.pth`` files there are not read."""
+    python = bare_python("baseline-python", sys.executable)
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    (Path(site) / "dependencies.pth").write_text(f"{sysconfig.get_path('purelib')}\n")
+    return python
 
 
 def targets(baseline: str, packages: bool) -> tuple[list[Target], list[str]]:
@@ -286,7 +306,9 @@ def targets(baseline: str, packages: bool) -> tuple[list[Target], list[str]]:
     here = Path(sys.executable)
     found = [Target("checkout", "this checkout", ROOT, here)]
     if baseline:
-        found.append(Target("baseline", f"{baseline}", checkout_of(baseline), here))
+        found.append(
+            Target("baseline", f"{baseline}", checkout_of(baseline), without_this_checkout())
+        )
     notes = []
     if packages:
         try:

@@ -12,16 +12,16 @@ from typing import Any
 
 import httpx
 
-from .measure import Transfer, curl, prewarm, psql_copy
+from .measure import Transfer, curl, prewarm, psql_copy, workbook_rows
 from .servers import OUT, Server, serve
 
 ORM_PATH = {"STREAM_EXPORTS": json.dumps({"COPY_FAST_PATH": False})}
 NO_AUDIT = {"STREAM_EXPORTS": json.dumps({"AUDIT": False})}
-IMMEDIATE = {
-    "STREAM_EXPORTS": json.dumps({"JOB_RUNNER": "stream_exports.jobs.runners.ImmediateRunner"})
-}
-THREAD = {"STREAM_EXPORTS": json.dumps({"JOB_RUNNER": "stream_exports.jobs.runners.ThreadRunner"})}
+IMMEDIATE = {"STREAM_EXPORTS": json.dumps({"JOB_RUNNER": "stream_exports.runners.ImmediateRunner"})}
+THREAD = {"STREAM_EXPORTS": json.dumps({"JOB_RUNNER": "stream_exports.runners.ThreadRunner"})}
 MEDIA = OUT / "media"
+#: Where a workbook's body is kept while a run reads it (its rows are counted after).
+BODY = OUT / "body.xlsx"
 
 
 @dataclass
@@ -35,6 +35,9 @@ class Run:
     rss_mb: float | None = None
     ratio: float | None = None
     cpu: float | None = None  # the server's CPU seconds for the request (exports)
+    #: An XLSX export's: the first byte of the fresh server's first workbook (``limit=1``,
+    #: before the timed run), which imports the zip writer (stream-zip, pycryptodome).
+    first_workbook: float | None = None
 
 
 @dataclass
@@ -50,6 +53,7 @@ class Contender:
     env: dict[str, str] = field(default_factory=dict)
     slow: bool = False
     encoding: str = "identity"  # what an export asks for (Accept-Encoding)
+    format: str = "ndjson"  # an export's: /exports/orders.<format>
     runs: list[Run] = field(default_factory=list)
 
     def median(self, attr: str) -> float | None:
@@ -68,9 +72,15 @@ class Contender:
         return cls(**{**data, "runs": runs})
 
 
-def psql_key(rows: int) -> str:
-    """The key of the psql anchor for ``rows`` rows."""
-    return f"psql-{rows}"
+def psql_key(rows: int, format: str = "ndjson") -> str:
+    """The key of the psql anchor for ``rows`` rows (``format`` csv: the CSV anchor)."""
+    return f"psql-{rows}" if format == "ndjson" else f"psql-{format}-{rows}"
+
+
+def csv_key(server: str, rows: int, path: str = "ours") -> str:
+    """The key of this package's CSV export on ``server`` at ``rows`` (``path`` python:
+    written by Python, ``COPY_FAST_PATH`` off)."""
+    return f"csv-{path}-{server}-{rows}"
 
 
 def ours_key(path: str, server: str, rows: int) -> str:
@@ -131,6 +141,7 @@ def contenders(rows: int) -> list[Contender]:
             "job-thread", rows, "uvicorn", env=THREAD,
         ),
     }  # fmt: skip
+    found += csv_contenders(small, rows)
     for server in ("gunicorn", "uvicorn"):
         for path, env in (("COPY", {}), ("ORM", ORM_PATH)):
             label = f"stream_exports, {path} path" + (" (default)" if path == "COPY" else "")
@@ -151,6 +162,79 @@ def contenders(rows: int) -> list[Contender]:
                         )  # fmt: skip
             if path == "COPY":  # next to the live stream it is compared with
                 found.append(jobs[server])
+    return found
+
+
+def csv_contenders(small: int, rows: int) -> list[Contender]:
+    """The CSV export (issue 27) at ``small`` and ``rows`` rows on both servers, and at
+    ``rows`` written by Python (the path before COPY), after its anchor: psql's
+    ``\\copy`` of the same columns as CSV, which each run is paired with."""
+    label = "psql \\copy of the columns, CSV (the CSV anchor)"
+    found = [Contender(psql_key(n, "csv"), label, "psql", n, format="csv") for n in (small, rows)]
+    for server in ("gunicorn", "uvicorn"):
+        for n in (small, rows):
+            found.append(
+                Contender(
+                    csv_key(server, n), "stream_exports CSV, COPY path (default)", "export", n,
+                    server, format="csv",
+                )
+            )  # fmt: skip
+        found.append(
+            Contender(
+                csv_key(server, rows, "python"), "stream_exports CSV, Python path", "export",
+                rows, server, env=ORM_PATH, format="csv",
+            )
+        )  # fmt: skip
+    return found
+
+
+def anchor_of(contender: Contender, anchors: dict[tuple[int, str], Contender]) -> Contender:
+    """The psql anchor a run of ``contender`` is paired with: the CSV anchor for the CSV
+    section's runs, else ``row_to_json``'s, at the same rows."""
+    csv_anchor = anchors.get((contender.rows, "csv")) if contender.key.startswith("csv-") else None
+    return csv_anchor or anchors[(contender.rows, "ndjson")]
+
+
+def xlsx_key(what: str, server: str, rows: int) -> str:
+    """The key of the XLSX section's contender ``what`` (ours, csv, xlsxwriter, ...)."""
+    return f"xlsx-{what}-{server}-{rows}"
+
+
+def xlsx_contenders(rows: int) -> list[Contender]:
+    """The XLSX section (issue 23), in the order of a round; the psql anchors first (each
+    run is paired with one): this package's XLSX export at ROWS/10 and ROWS and its CSV
+    export of the same rows under both servers, then xlsxwriter and django-import-export
+    behind views of a Django project."""
+    small = max(rows // 10, 1)
+    found = [
+        Contender(psql_key(n), "psql \\copy row_to_json (anchor)", "psql", n) for n in (small, rows)
+    ]
+    for server in ("gunicorn", "uvicorn"):
+        for n in (small, rows):
+            found.append(
+                Contender(
+                    xlsx_key("ours", server, n), "stream_exports XLSX", "export", n, server,
+                    format="xlsx",
+                )
+            )  # fmt: skip
+        found.append(
+            Contender(
+                xlsx_key("csv", server, rows), "stream_exports CSV (the same rows)", "export",
+                rows, server, format="csv",
+            )
+        )  # fmt: skip
+    found += [
+        Contender(
+            xlsx_key("xlsxwriter", "gunicorn", rows),
+            "xlsxwriter constant_memory: a temporary file, then sent", "view", rows,
+            "gunicorn", "/bench/xlsxwriter.xlsx",
+        ),
+        Contender(
+            xlsx_key("import-export", "gunicorn", rows),
+            "django-import-export XLSX (tablib, openpyxl)", "view", rows, "gunicorn",
+            "/bench/import-export.xlsx", slow=True,
+        ),
+    ]  # fmt: skip
     return found
 
 
@@ -182,24 +266,49 @@ def from_transfer(transfer: Transfer, server: Server) -> Run:
     )
 
 
+def is_workbook(contender: Contender) -> bool:
+    return contender.format == "xlsx" or contender.path.endswith(".xlsx")
+
+
 def run_view(contender: Contender, context: Context, server: Server) -> Run:
-    """A bench view (bench/views.py)."""
+    """A bench view (bench/views.py); a workbook must hold every row."""
     query = limit_query(contender, context)
     url = server.url + contender.path + (f"?limit={query['limit']}" if query else "")
-    return from_transfer(curl(url), server)
+    transfer = curl(url, keep=BODY if is_workbook(contender) else None)
+    check_whole(contender, transfer)
+    return from_transfer(transfer, server)
 
 
 def run_export(contender: Contender, context: Context, server: Server) -> Run:
-    """``GET /exports/orders.ndjson`` (signed); the trailer must say complete, with every row.
-    The server's CPU for it is counted too."""
-    path = context.sign("/exports/orders.ndjson", limit_query(contender, context))
+    """``GET /exports/orders.<format>`` (signed), whole with every row (NDJSON's trailer
+    says so; a workbook's sheets are counted). The server's CPU for it is counted too."""
+    export = f"/exports/orders.{contender.format}"
+    first_workbook = None
+    if contender.format == "xlsx":  # the server's first workbook imports the zip writer
+        first_workbook = curl(server.url + context.sign(export, {"limit": "1"})).first_byte
+    path = context.sign(export, limit_query(contender, context))
     cpu = server.cpu_s()
-    transfer = curl(server.url + path, encoding=contender.encoding)
+    keep = BODY if is_workbook(contender) else None
+    transfer = curl(server.url + path, encoding=contender.encoding, keep=keep)
     cpu = server.cpu_s() - cpu
-    trailer = json.loads(transfer.last_line)["_stream"]
-    if trailer["status"] != "complete" or trailer["rows"] != contender.rows:
-        raise RuntimeError(f"{contender.key}: incomplete export, trailer {trailer}")
-    return replace(from_transfer(transfer, server), cpu=cpu)
+    check_whole(contender, transfer)
+    return replace(from_transfer(transfer, server), cpu=cpu, first_workbook=first_workbook)
+
+
+def check_whole(contender: Contender, transfer: Transfer) -> None:
+    """Stop the bench unless the body holds every row: NDJSON's trailer, a workbook's rows
+    (in ``BODY``), at least a CSV line per row; the other views' bodies are not checked."""
+    if contender.kind == "export" and contender.format == "ndjson":
+        trailer = json.loads(transfer.last_line)["_stream"]
+        if trailer["status"] != "complete" or trailer["rows"] != contender.rows:
+            raise RuntimeError(f"{contender.key}: incomplete export, trailer {trailer}")
+    elif is_workbook(contender):
+        rows = workbook_rows(BODY)
+        BODY.unlink()
+        if rows != contender.rows:
+            raise RuntimeError(f"{contender.key}: {rows:,} rows in the workbook")
+    elif contender.format == "csv" and transfer.lines < contender.rows + 1:
+        raise RuntimeError(f"{contender.key}: {transfer.lines:,} CSV lines")
 
 
 def finished_job(server: Server, status_link: str, rows: int) -> dict[str, Any]:
@@ -247,7 +356,7 @@ def measure(contender: Contender, context: Context, base_env: dict[str, str]) ->
     """One run of ``contender``; an HTTP contender in a fresh server of its own."""
     if contender.kind == "psql":
         prewarm(context.database_url)
-        return Run(psql_copy(context.database_url, row_limit(contender, context)))
+        return Run(psql_copy(context.database_url, row_limit(contender, context), contender.format))
     with serve(contender.server or "", {**base_env, **contender.env}) as server:
         prewarm(context.database_url)
         run = RUNNERS[contender.kind](contender, context, server)

@@ -69,35 +69,38 @@ def manage(database_url: str, *args: str) -> str:
     return done.stdout
 
 
-#: The bench user, who may view orders; prints its id.
+#: The bench user, who may view and export orders (the demo's EXPORT_PERMISSION is
+#: "export"); prints its id.
 BENCH_USER = (
     "from django.contrib.auth.models import Permission, User; "
     "u, _ = User.objects.get_or_create(username='bench', defaults={'is_staff': True}); "
-    "u.user_permissions.add(Permission.objects.get(codename='view_order')); print(u.pk)"
+    "u.user_permissions.add("
+    "*Permission.objects.filter(codename__in=['view_order', 'export_order'])); print(u.pk)"
 )
 
 
-#: Signed export links of the bench user for each parameter set in PARAMS (JSON), printed as
-#: JSON: a link is bound to its user's password hash, which is in the MariaDB database.
+#: Signed export links of the bench user for each [path, parameters] in LINKS (JSON),
+#: printed as JSON: a link is bound to its user's password hash, in the MariaDB database.
 BENCH_LINKS = (
     "import json; from django.contrib.auth.models import User; "
-    "from stream_exports.http.access import sign_url; "
+    "from stream_exports.links.signing import sign_url; "
     "u = User.objects.get(username='bench'); "
-    "print(json.dumps({json.dumps(p, sort_keys=True): "
-    "sign_url('/exports/orders.ndjson', u, p, expires=86400) for p in json.loads(PARAMS)}))"
+    "print(json.dumps({json.dumps([f, p], sort_keys=True): "
+    "sign_url(f, u, p, expires=86400) for f, p in json.loads(LINKS)}))"
 )
+EXPORTS = ("/exports/orders.ndjson", "/exports/orders.csv")
 
 
 def signer(database_url: str, rows: int) -> Callable[[str, dict[str, str]], str]:
     """``(path, params) -> signed "path?query"`` for the export at each size, made by
     Django on the MariaDB database (where the bench user is)."""
     params = [{}] + [{"limit": str(n)} for n in (max(rows // 10, 1), rows)]
-    code = BENCH_LINKS.replace("PARAMS", repr(json.dumps(params)))
+    wanted = [[path, query] for path in EXPORTS for query in params]
+    code = BENCH_LINKS.replace("LINKS", repr(json.dumps(wanted)))
     links = json.loads(manage(database_url, "shell", "-v0", "-c", code))
 
     def sign(path: str, query: dict[str, str]) -> str:
-        assert path == "/exports/orders.ndjson", path
-        return str(links[json.dumps(query, sort_keys=True)])
+        return str(links[json.dumps([path, query], sort_keys=True)])
 
     return sign
 
@@ -124,8 +127,14 @@ def ours_key(server: str, rows: int) -> str:
     return f"mariadb-ours-{server}-{rows}"
 
 
+def csv_key(server: str, rows: int) -> str:
+    """The key of this package's CSV export on MariaDB under ``server`` at ``rows``."""
+    return f"mariadb-csv-{server}-{rows}"
+
+
 def contenders(rows: int) -> list[Contender]:
-    """The anchors, then this package's export under each server, at ROWS/10 and ROWS."""
+    """The anchors, then this package's export under each server, at ROWS/10 and ROWS, and
+    its CSV export of ROWS."""
     sizes = (max(rows // 10, 1), rows)
     label = "mariadb --quick JSON_OBJECT (anchor)"
     found = [Contender(anchor_key(n), label, "mariadb", n) for n in sizes]
@@ -133,10 +142,16 @@ def contenders(rows: int) -> list[Contender]:
         for n in sizes:
             found.append(
                 Contender(
-                    ours_key(server, n), "stream_exports, keyset pages (MariaDB)", "export", n,
-                    server,
+                    ours_key(server, n), "stream_exports, lines by MariaDB in keyset pages",
+                    "export", n, server,
                 )
             )  # fmt: skip
+        found.append(
+            Contender(
+                csv_key(server, rows), "stream_exports CSV (MariaDB)", "export", rows, server,
+                format="csv",
+            )
+        )  # fmt: skip
     return found
 
 

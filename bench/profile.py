@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from project.demo.models import Order
     from stream_exports.core.datasets import registry
-    from stream_exports.core.ndjson import encoded_batches
+    from stream_exports.core.formats.ndjson import encoded_batches
     from stream_exports.core.plan import RowPlan
     from stream_exports.core.readers import row_batches
 

@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from . import coldstart, mariadb
-from .contenders import ENCODINGS, Contender, encoded_key, no_audit_key, ours_key, psql_key
+from .contenders import (
+    ENCODINGS,
+    Contender,
+    csv_key,
+    encoded_key,
+    no_audit_key,
+    ours_key,
+    psql_key,
+    xlsx_key,
+)
 
 HERE = Path(__file__).resolve().parent
 README = HERE / "README.md"
@@ -22,6 +31,9 @@ TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
 MARIADB_START, MARIADB_END = "<!-- mariadb:start -->", "<!-- mariadb:end -->"
 SSE_START, SSE_END = "<!-- sse:start -->", "<!-- sse:end -->"
 COLD_START, COLD_END = "<!-- coldstart:start -->", "<!-- coldstart:end -->"
+XLSX_START, XLSX_END = "<!-- xlsx:start -->", "<!-- xlsx:end -->"
+MODEL_START, MODEL_END = "<!-- model:start -->", "<!-- model:end -->"
+RESULTS_MD = HERE / "results.md"
 GOAL_ROWS = 1_000_000
 
 
@@ -59,7 +71,8 @@ def paired_ratio(a: Contender, b: Contender) -> float:
 
 
 def goals(found: list[Contender], sse: dict[str, Any] | None) -> list[str]:
-    """Each goal of issue 7, met or missed, with the measured figure."""
+    """Each goal of issues 7, 16 and 27 on PostgreSQL, met or missed, with the measured
+    figure."""
     by = {c.key: c for c in found}
     rows = max(c.rows for c in found)
     small = max(rows // 10, 1)
@@ -86,7 +99,9 @@ def goals(found: list[Contender], sse: dict[str, Any] | None) -> list[str]:
 
         def orm_path(c: Contender, server: str = server) -> None:
             ratio = c.median("ratio") or 0.0
-            check(ratio <= 1.5, f"{server}, ORM path within 1.5x psql (issue 16): {ratio:.2f}x")
+            check(
+                ratio <= 1.5, f"{server}, ORM path within 1.5x psql (issues 16, 27): {ratio:.2f}x"
+            )
 
         def first_byte(c: Contender, path: str, server: str = server) -> None:
             ms = (c.median("first_byte") or 0.0) * 1000
@@ -106,6 +121,20 @@ def goals(found: list[Contender], sse: dict[str, Any] | None) -> list[str]:
         each([orm], lambda c: first_byte(c, "ORM"))
         each([copy, ours_key("COPY", server, small)], lambda b, s: flat(b, s, "COPY"))
         each([orm, ours_key("ORM", server, small)], lambda b, s: flat(b, s, "ORM"))
+
+        def csv_path(c: Contender, anchor: Contender, server: str = server) -> None:
+            ratio = c.median("ratio") or 0.0
+            check(
+                ratio <= 1.15,
+                f"{server}, CSV within 1.15x `psql \\copy` of the same columns as CSV "
+                f"(issue 27): {ratio:.2f}x ({c.median('wall'):.2f} s; the anchor "
+                f"{anchor.median('wall'):.2f} s)",
+            )
+
+        table_csv = csv_key(server, rows)
+        each([table_csv, psql_key(rows, "csv")], csv_path)
+        each([table_csv], lambda c: first_byte(c, "CSV"))
+        each([table_csv, csv_key(server, small)], lambda b, s: flat(b, s, "CSV"))
 
     def job(job: Contender, live: Contender) -> None:
         ratio = paired_ratio(job, live)
@@ -137,6 +166,14 @@ def goals(found: list[Contender], sse: dict[str, Any] | None) -> list[str]:
                 for c in encoded
             )
         )
+        plain = encoded[0]
+        for c, limit in zip(encoded[1:], (1.2, 1.1), strict=True):  # gzip, zstd (ENCODINGS)
+            ratio = paired_ratio(c, plain)
+            check(
+                ratio <= limit,
+                f"{c.encoding} within {limit}x identity (issue 27): {c.median('wall'):.2f} s "
+                f"against {plain.median('wall'):.2f} s, {ratio:.2f}x",
+            )
     out += sse_goals(sse)
     if rows < GOAL_ROWS:
         out.append(f"\nThe goals are set at {GOAL_ROWS:,} rows; this run had {rows:,}.")
@@ -250,6 +287,44 @@ def sse_goals(sse: dict[str, Any] | None) -> list[str]:
     ]
     if len(sse.get("side_by_side", [])) > 1:
         lines.append(side_by_side_goal(sse["side_by_side"]))
+        lines += issue_27_goals(sse["side_by_side"])
+    return lines
+
+
+#: Issue 27's memory goal for a job's event stream (RSS per stream, kB).
+STREAM_KB_GOAL = 60
+
+
+def issue_27_goals(rows: list[dict[str, Any]]) -> list[str]:
+    """Issue 27's goals for the streams served by ``JobStreams`` (stream_exports.asgi): at
+    most 60 kB per stream, CPU per delivery at or under sse-starlette's, p95 ahead of
+    every other contender with every event delivered."""
+    ours, others = rows[0], rows[1:]
+    anchor = next((o for o in others if o["key"] == "starlette"), None)
+    lines = [
+        goal(
+            ours["rss_per_stream_kb"] <= STREAM_KB_GOAL,
+            f"SSE (issue 27): RSS per stream {ours['rss_per_stream_kb']:,.0f} kB "
+            f"(goal: at most {STREAM_KB_GOAL} kB)",
+        )
+    ]
+    if anchor is not None:
+        lines.append(
+            goal(
+                ours["cpu_per_delivery_ms"] <= anchor["cpu_per_delivery_ms"],
+                f"SSE (issue 27): server CPU per delivery {ours['cpu_per_delivery_ms']:.3f} ms "
+                f"(goal: at or under sse-starlette's {anchor['cpu_per_delivery_ms']:.3f} ms)",
+            )
+        )
+    lost = ours["expected"] - ours["delivered"]
+    vs = ", ".join(f"{o['label']} {o['p95_ms']:,.0f} ms" for o in others)
+    lines.append(
+        goal(
+            all(ours["p95_ms"] < o["p95_ms"] for o in others) and not lost,
+            f"SSE (issue 27): p95 {ours['p95_ms']:,.0f} ms (goal: ahead of {vs}, every event "
+            f"delivered); {ours['delivered']:,} of {ours['expected']:,} deliveries",
+        )
+    )
     return lines
 
 
@@ -331,7 +406,8 @@ def sse_section(sse: dict[str, Any] | None) -> list[str]:
         return ["Not run (`SSE_STREAMS=0`)."]
     return [
         f"- {sse['connected']:,} of {sse['streams']:,} job-status streams (`/exports/jobs/<id>/"
-        f"events`) on one uvicorn process with the Redis channel layer; all connected in "
+        f"events`) on one uvicorn process with the Redis channel layer, served by `JobStreams` "
+        f"(`stream_exports.asgi`); all connected in "
         f"{sse['connect_s']:.1f} s ({sse['refused']} refused)",
         f"- heartbeats: {sse['keepalives_min']} to {sse['keepalives_median']:g} (min, median) per "
         f"stream in a {sse['quiet_s']:.0f} s quiet phase, `HEARTBEAT` {sse['heartbeat_s']:g} s",
@@ -481,6 +557,111 @@ def readme_table(
     path.write_text(f"{head}{start}\n" + "\n".join(lines) + f"\n{end}{tail}")
 
 
+def xlsx_goals(xlsx: list[Contender]) -> list[str]:
+    """Issue 23's goals: first byte, flat memory and within 2x the CSV export per server; at
+    least 3x faster than xlsxwriter; django-import-export beside them."""
+    by = {c.key: c for c in xlsx}
+    rows = max(c.rows for c in xlsx)
+    small = max(rows // 10, 1)
+    out: list[str] = []
+    for server in ("gunicorn", "uvicorn"):
+        big, little = (by.get(xlsx_key("ours", server, n)) for n in (rows, small))
+        if big is None:
+            continue
+        ms = (big.median("first_byte") or 0.0) * 1000
+        cold = (big.median("first_workbook") or 0.0) * 1000
+        out.append(
+            goal(
+                ms < 100,
+                f"XLSX, {server}, first body byte at {rows:,} rows: {ms:.0f} ms (the server's "
+                f"first workbook, which imports the zip writer: {cold:.0f} ms)",
+            )
+        )
+        if little is not None:
+            grown = (big.median("rss_mb") or 0.0) - (little.median("rss_mb") or 0.0)
+            out.append(
+                goal(
+                    grown <= 30,
+                    f"XLSX, {server}, peak RSS {little.median('rss_mb'):.0f} MB at {small:,} rows, "
+                    f"{big.median('rss_mb'):.0f} MB at {rows:,}: {grown:+.1f} MB",
+                )
+            )
+        if (csv := by.get(xlsx_key("csv", server, rows))) is not None:
+            ratio = paired_ratio(big, csv)
+            out.append(
+                goal(
+                    ratio <= 2,
+                    f"XLSX, {server}, wall within 2x the CSV export's: {big.median('wall'):.2f} s "
+                    f"vs {csv.median('wall'):.2f} s, {ratio:.2f}x",
+                )
+            )
+    ours = by.get(xlsx_key("ours", "gunicorn", rows))
+    writer = by.get(xlsx_key("xlsxwriter", "gunicorn", rows))
+    if ours is not None and writer is not None:
+        faster = paired_ratio(writer, ours)
+        out.append(
+            goal(
+                faster >= 3,
+                f"XLSX, gunicorn, at least 3x faster than xlsxwriter constant_memory (a "
+                f"temporary file, then sent): {ours.median('wall'):.2f} s vs "
+                f"{writer.median('wall'):.2f} s, {faster:.2f}x",
+            )
+        )
+    if ours is not None and (other := by.get(xlsx_key("import-export", "gunicorn", rows))):
+        out.append(
+            f"- reported: django-import-export XLSX, gunicorn: {other.median('wall'):.2f} s, "
+            f"peak RSS {other.median('rss_mb'):,.0f} MB (ours: {ours.median('wall'):.2f} s, "
+            f"{ours.median('rss_mb'):,.0f} MB), {paired_ratio(other, ours):.1f}x the time"
+        )
+    if rows < GOAL_ROWS:
+        out.append(f"\nThe goals are set at {GOAL_ROWS:,} rows; this run had {rows:,}.")
+    return out
+
+
+def xlsx_section(xlsx: list[Contender], meta: dict[str, Any]) -> list[str]:
+    """The XLSX run: its table (the psql anchors, ours at two sizes, our CSV, the others)
+    and issue 23's goals."""
+    rows = max(c.rows for c in xlsx)
+    return [
+        f"{rows:,} rows, median of {meta.get('xlsx_repeat', meta['repeat'])} interleaved runs "
+        f"({meta.get('xlsx_date', meta['date'])}). This package's XLSX export "
+        "(`/exports/orders.xlsx`, deflate level 1) and its CSV export of the same rows, each "
+        "in a fresh server (the XLSX one after a first workbook of one row: a process imports "
+        "the zip writer when it writes its first); xlsxwriter in `constant_memory` mode "
+        "writing the rows to a "
+        "temporary file that a view then sends (`bench/views.py`); django-import-export's "
+        "XLSX (`export()`, then `XLSX().export_data()`). Every workbook's rows are counted "
+        "after its run.",
+        "",
+        *table(xlsx),
+        "",
+        *xlsx_goals(xlsx),
+    ]
+
+
+def replace_block(path: Path, start: str, end: str, lines: list[str], before: str) -> None:
+    """Put ``lines`` between ``start`` and ``end`` in ``path``; without them, insert the
+    block (markers included) before the line ``before``."""
+    text = path.read_text()
+    if start not in text:
+        block = "\n".join([start, *lines, end, ""]) + "\n"
+        text = text.replace(f"{before}\n", block + f"{before}\n", 1)
+        path.write_text(text)
+        return
+    readme_table(lines, start, end, path)
+
+
+def kept_block(path: Path, start: str, end: str) -> list[str]:
+    """The lines of ``path`` from ``start`` to ``end`` (markers included, and a blank line
+    after), for a section another command measures (bench/partition_model.py); none if
+    missing."""
+    text = path.read_text() if path.exists() else ""
+    if start not in text or end not in text:
+        return []
+    inside = text.split(start, 1)[1].split(end, 1)[0].strip("\n")
+    return [start, *inside.split("\n"), end, ""]
+
+
 def mariadb_section(maria: list[Contender], meta: dict[str, Any]) -> list[str]:
     """The MariaDB run: its table, and per server the figures to compare."""
     rows = max(c.rows for c in maria)
@@ -501,13 +682,26 @@ def mariadb_section(maria: list[Contender], meta: dict[str, Any]) -> list[str]:
         if big is None or little is None:
             continue
         grown = (big.median("rss_mb") or 0.0) - (little.median("rss_mb") or 0.0)
+        ratio = big.median("ratio") or 0.0
         lines.append(
-            f"- {server}: {big.median('wall'):.2f} s for {rows:,} rows, "
-            f"{big.median('ratio'):.2f}x the client; first byte "
-            f"{(big.median('first_byte') or 0) * 1000:.0f} ms; peak RSS "
-            f"{little.median('rss_mb'):.0f} MB at {small:,} rows, {big.median('rss_mb'):.0f} MB "
-            f"at {rows:,} ({grown:+.1f} MB)"
+            goal(
+                ratio <= 1.5,
+                f"{server}, within 1.5x the client (issue 27): {big.median('wall'):.2f} s for "
+                f"{rows:,} rows, {ratio:.2f}x; first byte "
+                f"{(big.median('first_byte') or 0) * 1000:.0f} ms; peak RSS "
+                f"{little.median('rss_mb'):.0f} MB at {small:,} rows, "
+                f"{big.median('rss_mb'):.0f} MB at {rows:,} ({grown:+.1f} MB)",
+            )
         )
+        if (csv := by.get(mariadb.csv_key(server, rows))) is not None:
+            within = paired_ratio(csv, big)
+            lines.append(
+                goal(
+                    within <= 1.5,
+                    f"{server}, CSV within 1.5x NDJSON (issue 27): {csv.median('wall'):.2f} s, "
+                    f"{within:.2f}x",
+                )
+            )
     return lines
 
 
@@ -536,7 +730,7 @@ def postgres_section(
         *buffered(found),
         *compression_section(found),
         *limits_section(meta),
-        "## Goals (issues 7 and 16)",
+        "## Goals (issues 7, 16 and 27)",
         "",
         *goal_lines,
         "",
@@ -552,12 +746,18 @@ def write(
     meta: dict[str, Any],
     maria: list[Contender] | None = None,
     cold: dict[str, Any] | None = None,
+    xlsx: list[Contender] | None = None,
 ) -> None:
     """bench/results.md, bench/results.png and the tables in bench/README.md. Without
-    PostgreSQL figures (a MariaDB run alone), only the MariaDB parts of both files change."""
-    results = HERE / "results.md"
+    PostgreSQL figures (a MariaDB or XLSX run alone), only their parts of both files change."""
+    results = RESULTS_MD
     block: list[str] = []
     cold_block: list[str] = []
+    xlsx_block: list[str] = []
+    if xlsx:
+        section = xlsx_section(xlsx, meta)
+        replace_block(README, XLSX_START, XLSX_END, section, "## Cold start")
+        xlsx_block = [XLSX_START, "## XLSX (issue 23)", "", *section, XLSX_END, ""]
     if cold:
         section = coldstart.report(cold)
         readme_table(section, COLD_START, COLD_END)
@@ -581,15 +781,19 @@ def write(
             readme_table(block[1:-2], MARIADB_START, MARIADB_END, results)
         if cold_block:
             readme_table(cold_block[1:-2], COLD_START, COLD_END, results)
-        print("\n".join(block + cold_block))
+        if xlsx_block:
+            replace_block(results, XLSX_START, XLSX_END, xlsx_block[1:-2], "## Machine")
+        print("\n".join(block + cold_block + xlsx_block))
         return
     postgres, readme = postgres_section(found, sse, meta)
     lines = [
         f"# Benchmark results: {meta['rows']:,} rows",
         "",
         *postgres,
+        *xlsx_block,
         *block,
         *cold_block,
+        *kept_block(results, MODEL_START, MODEL_END),
         "## Machine",
         "",
         f"- {meta['cpus']} CPUs ({meta['cpu']}), shared; PostgreSQL {meta['postgresql']}"

@@ -10,7 +10,9 @@ non-streaming view and django-import-export), ``--sse-streams`` / ``SSE_STREAMS`
 ``COLD_BASELINE`` (the commit it is compared with) and ``--no-cold-packages`` /
 ``COLD_PACKAGES=0`` (``--only coldstart`` runs it alone), ``--no-limits`` / ``LIMITS=0``
 (skip the whole table through ``deploy local`` at AWS's limits; ``--only limits`` runs
-it alone).
+it alone); ``--only xlsx`` runs the XLSX section alone (``SKIP_SLOW=1`` leaves
+django-import-export out of it); ``--only model`` the partitioned jobs' model alone
+(bench/partition_model.py: one job of 200,000 rows measured, 100,000,000 projected).
 Writes bench/results.md, bench/results.png, the table in bench/README.md, and
 the raw figures in bench/out/results.json (``--report-only`` redraws from those).
 """
@@ -27,8 +29,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import coldstart, limits, mariadb
-from .contenders import Contender, Context, Run, contenders, measure, row_limit
+from . import coldstart, limits, mariadb, partition_model
+from .contenders import (
+    Contender,
+    Context,
+    Run,
+    anchor_of,
+    contenders,
+    measure,
+    psql_key,
+    row_limit,
+    xlsx_contenders,
+)
 from .measure import psql_counted
 from .servers import OUT, ROOT, server_env
 
@@ -85,7 +97,8 @@ def create_database(database_url: str) -> None:
 
 
 def prepare_database(database_url: str, rows: int) -> Any:
-    """Create, migrate, seed (unless it holds exactly ``rows`` orders); return the bench user."""
+    """Create, migrate, seed (unless it holds exactly ``rows`` orders); return the bench user,
+    who may view and export orders."""
     create_database(database_url)
     manage("migrate", "--noinput", "--verbosity", "0")
     import django
@@ -105,13 +118,16 @@ def prepare_database(database_url: str, rows: int) -> Any:
             cursor.execute("VACUUM ANALYZE demo_order")
     ExportJob.objects.all().delete()  # earlier runs' jobs: a worker takes the oldest first
     user, _ = User.objects.get_or_create(username="bench", defaults={"is_staff": True})
-    user.user_permissions.add(Permission.objects.get(codename="view_order"))
+    # (the demo's EXPORT_PERMISSION is "export": orders take their own permission)
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_order", "export_order"])
+    )
     return user
 
 
 def signer(user: Any) -> Callable[[str, dict[str, str]], str]:
     """``(path, params) -> signed "path?query"`` acting as ``user``."""
-    from stream_exports.http.access import sign_url
+    from stream_exports.links.signing import sign_url
 
     return lambda path, params: sign_url(path, user, params, expires=24 * 3600)
 
@@ -122,7 +138,8 @@ def calibrate(found: list[Contender], context: Context) -> dict[str, Run]:
     counted = {}
     for contender in found:
         if contender.kind == "psql":
-            transfer = psql_counted(context.database_url, row_limit(contender, context))
+            limit = row_limit(contender, context)
+            transfer = psql_counted(context.database_url, limit, contender.format)
             counted[contender.key] = Run(transfer.wall, None, transfer.bytes, transfer.lines)
     return counted
 
@@ -146,7 +163,7 @@ def measure_all(found: list[Contender], context: Context, repeat: int) -> None:
     rows: its ratio to psql is taken under the same load, so the machine's noise cancels."""
     env = server_env(context.database_url)
     counted = calibrate(found, context)
-    anchors = {c.rows: c for c in found if c.kind == "psql"}
+    anchors = {(c.rows, c.format): c for c in found if c.kind == "psql"}
 
     def anchor_run(anchor: Contender) -> Run:
         run = measure(anchor, context, env)
@@ -160,7 +177,7 @@ def measure_all(found: list[Contender], context: Context, repeat: int) -> None:
             if contender.kind == "psql":
                 run = anchor_run(contender)
             else:
-                paired = anchor_run(anchors[contender.rows])
+                paired = anchor_run(anchor_of(contender, anchors))
                 run = measure(contender, context, env)
                 run.ratio = run.wall / paired.wall
                 contender.runs.append(run)
@@ -173,6 +190,7 @@ def save(
     meta: dict[str, Any],
     maria: list[Contender],
     cold: dict[str, Any] | None,
+    xlsx: list[Contender] | None = None,
 ) -> None:
     """The raw figures, for ``--report-only``."""
     OUT.mkdir(parents=True, exist_ok=True)
@@ -182,6 +200,7 @@ def save(
         "sse": sse,
         "mariadb": [c.as_dict() for c in maria],
         "coldstart": cold,
+        "xlsx": [c.as_dict() for c in xlsx or []],
     }
     RESULTS.write_text(json.dumps(data, indent=1))
 
@@ -194,6 +213,17 @@ def load() -> tuple[
     found = [Contender.from_dict(c) for c in data["contenders"]]
     maria = [Contender.from_dict(c) for c in data.get("mariadb") or []]
     return found, data["sse"], data["meta"], maria, data.get("coldstart")
+
+
+def load_xlsx() -> list[Contender]:
+    """The XLSX section's figures ``save`` wrote last (none before a run measured them)."""
+    if not RESULTS.exists():
+        return []
+    return [Contender.from_dict(c) for c in json.loads(RESULTS.read_text()).get("xlsx") or []]
+
+
+#: The keys of ``meta`` that belong to a section measured on its own.
+SECTION_META = ("mariadb", "xlsx")
 
 
 def raise_fd_limit() -> None:
@@ -210,19 +240,13 @@ def main(argv: list[str] | None = None) -> int:
     from . import report
 
     if args.report_only:
-        report.write(*load())
+        report.write(*load(), load_xlsx())
         return 0
     raise_fd_limit()
     if args.only == "sse":
         return sse_alone(args)
     started = time.time()
-    found = [
-        c
-        for c in contenders(args.rows)
-        if not (c.slow and args.skip_slow) and (c.kind == "psql" or args.only in c.key)
-    ]
-    if all(c.kind == "psql" for c in found):
-        found = []  # --only picked no PostgreSQL contender: not even the anchors
+    found = chosen(contenders(args.rows), args)  # (none: --only picked another section)
     sse = None
     if found:
         user = prepare_database(args.database_url, args.rows)
@@ -234,7 +258,10 @@ def main(argv: list[str] | None = None) -> int:
             sse = sse_load(args.sse_streams, args.redis_url, context)
     through = measure_limits(args) if args.limits and args.only in ("", "limits") else None
     maria = measure_mariadb(args) if args.mariadb_url else []
+    xlsx = measure_xlsx(args) if args.only in ("", "xlsx") else []
     cold = measure_coldstart(args) if args.cold_starts and args.only in "coldstart" else None
+    if args.only in ("", "model"):
+        measure_model(args)
     if cold is None and RESULTS.exists():
         cold = load()[4]  # not measured this time: the last run's
     took = time.time() - started
@@ -244,18 +271,38 @@ def main(argv: list[str] | None = None) -> int:
     if maria:
         meta["mariadb"] = mariadb.version(args.mariadb_url)
         meta["mariadb_repeat"], meta["mariadb_date"] = args.repeat, meta["date"]
+    if xlsx:
+        meta["xlsx_repeat"], meta["xlsx_date"] = args.repeat, meta["date"]
+    measured = [name for name, section in zip(SECTION_META, (maria, xlsx), strict=True) if section]
     if not found and RESULTS.exists():  # a section alone: next to the last PostgreSQL run
         found, sse, last, last_maria, _ = load()
-        meta = {**last, **{k: v for k, v in meta.items() if k.startswith("mariadb")}}
+        meta = {**last, **{k: v for k, v in meta.items() if k.startswith(tuple(measured))}}
         maria = maria or last_maria
-    elif not maria and RESULTS.exists():  # MariaDB not measured this time: the last run's
-        _, _, last, maria, _ = load()
-        meta.update({k: v for k, v in last.items() if k.startswith("mariadb")})
+    elif RESULTS.exists():  # a section not measured this time: the last run's
+        _, _, last, last_maria, _ = load()
+        maria = maria or last_maria
+        kept = tuple(name for name in SECTION_META if name not in measured)
+        meta.update({k: v for k, v in last.items() if kept and k.startswith(kept)})
     if through is not None:
         meta["limits"], meta["limits_date"] = through, report.utc_now()
-    save(found, sse, meta, maria, cold)
-    report.write(found, sse, meta, maria, cold)
+    xlsx = xlsx or load_xlsx()
+    save(found, sse, meta, maria, cold, xlsx)
+    report.write(found, sse, meta, maria, cold, xlsx)
     return 0
+
+
+def chosen(found: list[Contender], args: argparse.Namespace) -> list[Contender]:
+    """The contenders ``--only`` and ``--skip-slow`` leave, the anchors they are paired with
+    and ``row_to_json``'s (the report's heading); none if they leave none."""
+    picked = [
+        c
+        for c in found
+        if c.kind != "psql" and args.only in c.key and not (c.slow and args.skip_slow)
+    ]
+    anchors = {(c.rows, c.format): c for c in found if c.kind == "psql"}
+    paired = {anchor_of(c, anchors).key for c in picked}
+    kept = [c for c in found if c in picked or c.key in paired or c.key == psql_key(c.rows)]
+    return kept if picked else []
 
 
 def sse_alone(args: argparse.Namespace) -> int:
@@ -268,9 +315,19 @@ def sse_alone(args: argparse.Namespace) -> int:
     sse = {**sse_load(args.sse_streams, args.redis_url, context), "date": report.utc_now()}
     if RESULTS.exists():
         found, _, meta, maria, cold = load()
-        save(found, sse, meta, maria, cold)
+        save(found, sse, meta, maria, cold, load_xlsx())
     report.write_sse(sse)
     return 0
+
+
+def measure_xlsx(args: argparse.Namespace) -> list[Contender]:
+    """The XLSX section (bench/README.md): its contenders and their psql anchors, each
+    measured REPEAT times, in rounds."""
+    found = [c for c in xlsx_contenders(args.rows) if not (c.slow and args.skip_slow)]
+    user = prepare_database(args.database_url, args.rows)
+    context = Context(args.database_url, args.rows, signer(user), user.get_username())
+    measure_all(found, context, args.repeat)
+    return found
 
 
 def measure_mariadb(args: argparse.Namespace) -> list[Contender]:
@@ -287,6 +344,16 @@ def measure_limits(args: argparse.Namespace) -> list[dict[str, Any]]:
     """The whole table through ``deploy local`` at AWS's limits, in each encoding."""
     user = prepare_database(args.database_url, args.rows)
     return limits.section(signer(user))
+
+
+def measure_model(args: argparse.Namespace) -> None:
+    """The partitioned jobs' model (bench/partition_model.py): one job measured here (at
+    most its 200,000 rows of the table), projected; its section written at once."""
+    rows = min(partition_model.MEASURED_ROWS, args.rows)
+    measured = partition_model.measure_and_save(args.database_url, rows)
+    lines = partition_model.report(measured, partition_model.Assumptions())
+    print("\n".join(lines), flush=True)
+    partition_model.write(lines)
 
 
 def measure_coldstart(args: argparse.Namespace) -> dict[str, Any]:

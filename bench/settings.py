@@ -19,6 +19,9 @@ from project.settings import INSTALLED_APPS
 
 INSTALLED_APPS = [*INSTALLED_APPS, "import_export"]
 ROOT_URLCONF = "bench.urls"
+# django-import-export's XLSX refuses the control characters XML forbids (the demo notes
+# have some) unless this, its documented setting, replaces them (with U+FFFD).
+IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
 
 BENCH_FORWARD = os.environ.get("BENCH_FORWARD", "")
 if BENCH_FORWARD:

@@ -2,7 +2,8 @@
 
 Three contenders, each in a fresh server process, serve the streams of a job of
 their own (the same export, started with ``manage.py start_export``): this
-package's ``/exports/jobs/<id>/events`` with the Redis channel layer, then
+package's ``/exports/jobs/<id>/events`` with the Redis channel layer (served by
+``JobStreams``, which the demo's ``project/asgi.py`` puts around Django's app), then
 django-eventstream and sse-starlette fed the same events through Redis
 (``bench.forward``: the same kinds, payloads and ids, as the worker writes them).
 The job is queued (``WorkerRunner``) while the streams connect and sit through a
@@ -298,7 +299,7 @@ def serve_streams(contender: Contender, n: int, redis_url: str, context: Context
     settings = {
         **limits,
         "HEARTBEAT": HEARTBEAT,
-        "JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner",
+        "JOB_RUNNER": "stream_exports.runners.WorkerRunner",
     }
     env = {
         **server_env(context.database_url),

@@ -15,6 +15,8 @@ urlpatterns = [
     path("bench/values.ndjson", views.values_orjson),
     path("bench/whole.json", views.whole),
     path("bench/import-export.json", views.import_export),
+    path("bench/import-export.xlsx", views.import_export_xlsx),
+    path("bench/xlsxwriter.xlsx", views.xlsxwriter_file),
 ]
 
 if apps.is_installed("django_eventstream"):

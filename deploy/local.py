@@ -55,6 +55,16 @@ HOP_BY_HOP = frozenset(
     }
 )
 
+#: Headers of a client's that never reach the app: API Gateway's and the adapter's own.
+REPLACED = HOP_BY_HOP | {
+    "host",
+    "x-forwarded-proto",
+    "x-forwarded-for",
+    "x-forwarded-port",
+    "x-amzn-request-context",
+    "x-amzn-lambda-context",
+}
+
 __all__ = [
     "Limits",
     "LimitsProxy",
@@ -164,10 +174,10 @@ class LimitsProxy:
         return None
 
     def forwarded_headers(self, scope: dict[str, Any]) -> list[tuple[bytes, bytes]]:
-        """The client's headers, less hop-by-hop ones and ``Host``, plus what the gateway
-        (``Host``, ``X-Forwarded-*``) and the adapter (the request context) add."""
-        replaced = HOP_BY_HOP | {"host", "x-forwarded-proto", "x-forwarded-for", "x-forwarded-port"}
-        headers = [(k, v) for k, v in scope["headers"] if k.decode().lower() not in replaced]
+        """The client's headers, less hop-by-hop ones and those the gateway (``Host``,
+        ``X-Forwarded-*``) and the adapter (its ``x-amzn-`` contexts, which it sets over
+        any a client sent) set, plus theirs."""
+        headers = [(k, v) for k, v in scope["headers"] if k.decode().lower() not in REPLACED]
         client, _ = scope.get("client") or ("127.0.0.1", 0)
         path, method = scope["path"], scope["method"]
         return headers + gateway_headers(self.stage or "", path, self.host, method, client)

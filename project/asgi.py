@@ -5,9 +5,11 @@ import os
 from django.conf import settings
 from django.core.asgi import get_asgi_application
 
+from stream_exports.asgi import JobStreams
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
-application = get_asgi_application()
+application = JobStreams(get_asgi_application())
 if settings.DEBUG:
     # The admin's CSS and JS in the demo, as runserver would serve them.
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler

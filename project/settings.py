@@ -9,6 +9,9 @@ DJANGO_SECRET_KEY_FALLBACKS  former keys, comma-separated: key rotation (docs/se
 DJANGO_LOG_LEVEL  e.g. DEBUG: every logger at that level, to the console
 DJANGO_SERVE_STATIC  1: serve the admin's static files with WhiteNoise (on Lambda)
 EXPORTS_BUCKET  an S3 bucket for job files (django-storages), else MEDIA_ROOT
+DJANGO_EMAIL_HOST, DJANGO_EMAIL_PORT  the SMTP server job mails go to (default: with
+              DEBUG, printed in the server's output; else localhost:25)
+DJANGO_DEFAULT_FROM_EMAIL  their sender (default: Django's, webmaster@localhost)
 
 On Lambda (AWS_LAMBDA_FUNCTION_NAME; DJANGO_BEHIND_API_GATEWAY=0/1 overrides), the
 settings for API Gateway: HTTPS at the gateway (SECURE_PROXY_SSL_HEADER, secure cookies,
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+import django
 from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.management.utils import get_random_secret_key
 
@@ -188,6 +192,29 @@ if aws_settings.behind_api_gateway():
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "admin:login"
 
+# Mail: "your export is ready" when a background job ends (docs/jobs.md). The demo prints
+# it in the server's output; otherwise SMTP, with a timeout, so that a mail server that
+# does not answer cannot hold a worker.
+if DEBUG and not os.environ.get("DJANGO_EMAIL_HOST"):
+    _mailer: dict[str, Any] = {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+else:
+    _mailer = {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": os.environ.get("DJANGO_EMAIL_HOST", "localhost"),
+            "port": int(os.environ.get("DJANGO_EMAIL_PORT", "25")),
+            "timeout": 10,
+        },
+    }
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": _mailer}
+else:  # (MAILERS is Django 6.1's; before it, the EMAIL_* settings)
+    EMAIL_BACKEND = _mailer["BACKEND"]
+    _smtp = _mailer.get("OPTIONS", {})
+    EMAIL_HOST, EMAIL_PORT = _smtp.get("host", "localhost"), _smtp.get("port", 25)
+    EMAIL_TIMEOUT = _smtp.get("timeout")
+DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "webmaster@localhost")
+
 # Cross-origin front ends (django-cors-headers): the origins allowed to read the exports
 # API from a browser, comma-separated (https://app.example.com). Scripts on them use
 # signed URLs, so no cookies cross origins.
@@ -198,8 +225,12 @@ CORS_URLS_REGEX = r"^/exports/"
 CORS_EXPOSE_HEADERS = ["Content-Disposition", "Retry-After", "Location"]
 CORS_ALLOW_HEADERS = (*default_cors_headers, "last-event-id", "cache-control")
 
-# Any stream_exports setting, as JSON: STREAM_EXPORTS='{"JOB_RUNNER": "..."}'.
-STREAM_EXPORTS: dict = json.loads(os.environ.get("STREAM_EXPORTS", "{}"))
+# Any stream_exports setting, as JSON: STREAM_EXPORTS='{"JOB_RUNNER": "..."}'. Exporting
+# orders takes their own permission, demo.export_order (seed_demo gives it to the demo user).
+STREAM_EXPORTS: dict = {
+    "EXPORT_PERMISSION": "export",
+    **json.loads(os.environ.get("STREAM_EXPORTS", "{}")),
+}
 
 # Signed URLs' sig hidden from every line the console handler writes and from error reports
 # (docs/security.md). DJANGO_LOG_LEVEL (e.g. DEBUG): every logger at that level, to the console.

@@ -13,27 +13,30 @@
 ``stream_exports.E010``  a dataset's cursor is not a field
 ``stream_exports.E011``  a dataset's cursor is not unique and not null
 ``stream_exports.E012``  a dataset names a field its model does not have
-``stream_exports.E020``  an ``ExportActionsMixin`` names no registered dataset
+``stream_exports.E013``  ``PUBLIC_URL`` is not an absolute http(s) URL
+``stream_exports.E014``  ``MAX_PARTITIONS`` is over 1000 (S3's parts are shared among them)
+``stream_exports.E015``  ``READ_DATABASE`` names no alias of ``DATABASES``
+``stream_exports.E020``  an ``ExportMixin`` (or ``ExportActionsMixin``) names no registered dataset
 ``stream_exports.W001``  Django's ``GZipMiddleware`` is installed
-``stream_exports.W002``  on Lambda: ``SECURE_PROXY_SSL_HEADER`` does not trust the gateway
-``stream_exports.W003``  on Lambda: ``ALLOWED_HOSTS`` refuses the execute-api host
-``stream_exports.W004``  on Lambda: ``ALLOWED_HOSTS`` accepts any host (``*``)
-``stream_exports.W005``  on Lambda: session or CSRF cookies are not ``Secure``
-``stream_exports.W006``  on Lambda: nothing puts requests under the stage's prefix
 ``stream_exports.W007``  error mails to ``ADMINS`` would hold signed URLs' ``sig``
+``stream_exports.W008``  ``JOB_RUNNER`` names a runner by a path that moved
+``stream_exports.W009``  ``MAX_STREAMS_PER_USER`` reaches a database's connection pool
+``stream_exports.W010``  a per-user cap is larger than the whole site's
+``stream_exports.W012``  a dataset's model has no permission ``EXPORT_PERMISSION`` names
 =====================  ===========================================================
 """
 
 from __future__ import annotations
 
-import os
+import warnings
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import FieldError
 from django.core.files.storage import storages
-from django.http.request import validate_host
 from django.utils.module_loading import import_string
 
 from .conf import Setting, Settings, conf
@@ -42,7 +45,7 @@ from .core.readers import ENGINES
 from .http.redaction import ExceptionReporter
 
 __all__ = [
-    "check_api_gateway",
+    "check_caps",
     "check_datasets",
     "check_error_reports",
     "check_gzip",
@@ -50,26 +53,28 @@ __all__ = [
     "check_settings",
 ]
 
-#: Where runners named in earlier versions live now.
-MOVED_RUNNERS = {
-    "stream_exports.runners.ThreadRunner": "stream_exports.jobs.runners.ThreadRunner",
-    "stream_exports.runners.WorkerRunner": "stream_exports.jobs.runners.WorkerRunner",
-    "stream_exports.runners.ImmediateRunner": "stream_exports.jobs.runners.ImmediateRunner",
-    "stream_exports.runners.LambdaRunner": "stream_exports.aws.runner.LambdaRunner",
-}
+#: The most partitions a job may have (``MAX_PARTITIONS``): ten S3 parts each, at least.
+MOST_PARTITIONS = 1000
+
+#: Where the runners live: ``stream_exports.runners.<class name>``.
+RUNNERS = "stream_exports.runners"
 
 
 def _out_of_range(setting: Setting[Any]) -> str | None:
     """Why a count, size or duration is unusable: it must be positive, or (where 0, its
     default, turns something off) not negative."""
     value = getattr(conf, setting.name)
-    if setting.default == 0:
+    if setting.default == 0 or setting.zero_is_off:
         return "must not be negative (0 turns it off)" if value < 0 else None
     return "must be positive" if value <= 0 else None
 
 
 def _error(message: str, number: int, hint: str | None = None) -> Error:
     return Error(message, hint=hint, id=f"stream_exports.E{number:03d}")
+
+
+def _warning(message: str, number: int, hint: str) -> Warning:
+    return Warning(message, hint=hint, id=f"stream_exports.W{number:03d}")
 
 
 def _unknown_keys(given: dict[str, Any]) -> list[CheckMessage]:
@@ -120,7 +125,45 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     for setting in Settings.declared():
         if type(setting.default) in (int, float) and (why := _out_of_range(setting)):
             errors.append(_error(f"STREAM_EXPORTS[{setting.name!r}] {why}.", 4))
+    if conf.MAX_PARTITIONS > MOST_PARTITIONS:
+        errors.append(
+            _error(
+                f"STREAM_EXPORTS['MAX_PARTITIONS'] is {conf.MAX_PARTITIONS}, over "
+                f"{MOST_PARTITIONS}: a job's partitions share one S3 upload's 10,000 parts.",
+                14,
+                f"Give at most {MOST_PARTITIONS}; PARTITION_ROWS sets how large each one is.",
+            )
+        )
+    if conf.PUBLIC_URL and not _is_site(conf.PUBLIC_URL):
+        errors.append(
+            _error(
+                f"STREAM_EXPORTS['PUBLIC_URL'] is {conf.PUBLIC_URL!r}: the links in job mails "
+                "would point nowhere.",
+                13,
+                "Give the absolute URL the app is served under, with its script prefix: "
+                "'https://example.com/' or 'https://example.com/prefix/'.",
+            )
+        )
+    if conf.READ_DATABASE and conf.READ_DATABASE not in settings.DATABASES:
+        errors.append(
+            _error(
+                f"STREAM_EXPORTS['READ_DATABASE'] is {conf.READ_DATABASE!r}, not an alias of "
+                "DATABASES: exports would fail at their first row.",
+                15,
+                f"Aliases: {', '.join(settings.DATABASES)}; empty reads where the routers say.",
+            )
+        )
     return errors
+
+
+def _is_site(url: str) -> bool:
+    """Whether ``url`` is an absolute http(s) URL with a host and no query or fragment."""
+    parts = urlsplit(url)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not (parts.query or parts.fragment)
+    )
 
 
 @register(Tags.compatibility)
@@ -130,11 +173,14 @@ def check_jobs(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         return []  # reported there
     errors: list[CheckMessage] = []
     runner = conf.JOB_RUNNER
+    name = runner.rpartition(".")[2]
+    ours = f"{RUNNERS}.{name}"
     try:
-        import_string(runner)
+        with warnings.catch_warnings():  # (a path that moved warns: W008 says so instead)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import_string(runner)
     except ImportError as exc:
-        moved = MOVED_RUNNERS.get(runner)
-        hint = f"It moved: use {moved!r}." if moved else "Give the dotted path of a runner class."
+        hint = f"Give the dotted path of a runner class, e.g. '{RUNNERS}.WorkerRunner'."
         errors.append(
             _error(f"STREAM_EXPORTS['JOB_RUNNER'] {runner!r} cannot be imported: {exc}", 6, hint)
         )
@@ -148,6 +194,10 @@ def check_jobs(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                 "alias JOB_TASK_BACKEND names, with JOB_TASK_QUEUE among its QUEUES.",
             )
         )
+    else:
+        if runner.startswith("stream_exports.") and runner != ours and name.endswith("Runner"):
+            message = f"STREAM_EXPORTS['JOB_RUNNER'] {runner!r} is a path that moved."
+            errors.append(_warning(message, 8, f"Use {ours!r} (the old path goes in 1.0)."))
     if runner.endswith(".LambdaRunner") and not conf.JOB_LAMBDA_FUNCTION:
         errors.append(
             _error(
@@ -191,72 +241,6 @@ def check_gzip(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     ]
 
 
-#: What API Gateway sends Lambda Web Adapter, which passes it on: HTTPS is at the gateway.
-GATEWAY_PROTO_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-GATEWAY_PREFIX_MIDDLEWARE = "stream_exports.aws.gateway.GatewayPrefixMiddleware"
-
-
-def _warning(message: str, number: int, hint: str) -> Warning:
-    return Warning(message, hint=hint, id=f"stream_exports.W{number:03d}")
-
-
-@register(Tags.security)
-def check_api_gateway(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """On Lambda (behind API Gateway and Lambda Web Adapter): HTTPS at the gateway is
-    trusted, the hosts are the gateway's, cookies are Secure, links get the stage."""
-    if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-        return []
-    docs = "See stream_exports.aws.settings.gateway_settings() and docs/deploy.md."
-    warnings: list[CheckMessage] = []
-    if tuple(settings.SECURE_PROXY_SSL_HEADER or ()) != GATEWAY_PROTO_HEADER:
-        warnings.append(
-            _warning(
-                "On Lambda, SECURE_PROXY_SSL_HEADER does not trust the gateway's "
-                "X-Forwarded-Proto: requests look like http, and session POSTs fail CSRF "
-                "unless the app server rewrites the scheme.",
-                2,
-                f"Set SECURE_PROXY_SSL_HEADER = {GATEWAY_PROTO_HEADER!r}. {docs}",
-            )
-        )
-    region = os.environ.get("AWS_REGION", "us-east-1")
-    api_host = f"abcde12345.execute-api.{region}.amazonaws.com"
-    if not validate_host(api_host, settings.ALLOWED_HOSTS):
-        warnings.append(
-            _warning(
-                f"On Lambda, ALLOWED_HOSTS refuses the execute-api host ({api_host}).",
-                3,
-                f"Add '.execute-api.{region}.amazonaws.com' (and your custom domain). {docs}",
-            )
-        )
-    if "*" in settings.ALLOWED_HOSTS:
-        warnings.append(
-            _warning(
-                "On Lambda, ALLOWED_HOSTS accepts any host ('*').",
-                4,
-                f"Name the execute-api hosts and your custom domains only. {docs}",
-            )
-        )
-    if not (settings.SESSION_COOKIE_SECURE and settings.CSRF_COOKIE_SECURE):
-        warnings.append(
-            _warning(
-                "On Lambda, session or CSRF cookies are not Secure: the gateway is HTTPS only.",
-                5,
-                "Set SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True.",
-            )
-        )
-    if settings.FORCE_SCRIPT_NAME is None and GATEWAY_PREFIX_MIDDLEWARE not in settings.MIDDLEWARE:
-        warnings.append(
-            _warning(
-                "On Lambda, nothing puts requests under their public prefix: at the "
-                "execute-api URL (/<stage>/...) links, redirects and the admin lose the stage.",
-                6,
-                f"Put {GATEWAY_PREFIX_MIDDLEWARE!r} first in MIDDLEWARE "
-                "(or set FORCE_SCRIPT_NAME for one fixed prefix).",
-            )
-        )
-    return warnings
-
-
 REPORTER = "stream_exports.http.redaction.ExceptionReporter"
 
 
@@ -298,10 +282,88 @@ def _dataset_errors(dataset: Dataset) -> list[CheckMessage]:
         dataset.model._default_manager.values_list(*dataset.fields)
     except FieldError as exc:
         errors.append(_error(f"{where}: {exc}", 12))
-    return errors
+    return errors + _permission_warnings(dataset)
+
+
+def _permission_warnings(dataset: Dataset) -> list[CheckMessage]:
+    """The default rule asks for a permission the model declares (read from its Meta, as
+    ``migrate`` creates them)."""
+    if dataset.permission is not None:
+        return []
+    opts = dataset.model._meta
+    codename = dataset.export_permission.split(".", 1)[1]
+    declared = {f"{action}_{opts.model_name}" for action in opts.default_permissions}
+    if codename in declared | {name for name, _ in opts.permissions}:
+        return []
+    return [
+        _warning(
+            f"Dataset {dataset.name!r}: its access rule asks for permission "
+            f"{dataset.export_permission!r} (EXPORT_PERMISSION {conf.EXPORT_PERMISSION!r}), "
+            f"which {opts.label} does not declare: only superusers may export it.",
+            12,
+            f'Add ("{codename}", "Can {conf.EXPORT_PERMISSION} {opts.verbose_name}") to '
+            f"{opts.object_name}.Meta.permissions and migrate, or set EXPORT_PERMISSION to "
+            "a permission it has (the default, 'view', every model has).",
+        )
+    ]
 
 
 @register(Tags.models)
 def check_datasets(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Every registered dataset has a usable cursor and real fields."""
+    """Every registered dataset has a usable cursor, real fields and the permission its
+    rule asks for."""
     return [error for dataset in registry for error in _dataset_errors(dataset)]
+
+
+#: What psycopg's pool holds when ``OPTIONS["pool"]`` is ``True`` (its own default).
+PSYCOPG_POOL_DEFAULT = 4
+
+
+def pool_size(database: Mapping[str, Any]) -> int | None:
+    """The most connections a process's pool of ``database`` opens (psycopg's
+    ``max_size``, else its ``min_size``), or None when it has no pool."""
+    pool = database.get("OPTIONS", {}).get("pool")
+    if not pool:
+        return None
+    if pool is True:
+        return PSYCOPG_POOL_DEFAULT
+    return int(pool.get("max_size") or pool.get("min_size") or PSYCOPG_POOL_DEFAULT)
+
+
+@register(Tags.database)
+def check_caps(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A user's streams cannot hold every pooled connection of a process; no per-user cap
+    is wider than the site's."""
+    if check_settings():
+        return []  # reported there
+    warnings: list[CheckMessage] = []
+    per_user = conf.MAX_STREAMS_PER_USER
+    for alias, database in settings.DATABASES.items():
+        size = pool_size(database)
+        if per_user and size is not None and per_user >= size:
+            warnings.append(
+                _warning(
+                    f"MAX_STREAMS_PER_USER ({per_user}) is as many as or more than database "
+                    f"{alias!r}'s connection pool ({size}): one user's streams (an export holds "
+                    "a connection while it runs) can take every connection of a process, and "
+                    "every other request waits for one.",
+                    9,
+                    f"Set STREAM_EXPORTS['MAX_STREAMS_PER_USER'] below {size}, or raise the "
+                    "pool's max_size (DATABASES[...]['OPTIONS']['pool']).",
+                )
+            )
+    for user_cap, site_cap in (
+        ("MAX_STREAMS_PER_USER", "MAX_STREAMS"),
+        ("MAX_JOBS_PER_USER", "MAX_JOBS"),
+    ):
+        mine, every = getattr(conf, user_cap), getattr(conf, site_cap)
+        if mine and every and mine > every:
+            warnings.append(
+                _warning(
+                    f"STREAM_EXPORTS['{user_cap}'] ({mine}) is larger than {site_cap} ({every}): "
+                    "one user could take every place.",
+                    10,
+                    f"Keep {user_cap} below {site_cap}.",
+                )
+            )
+    return warnings

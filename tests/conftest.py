@@ -13,12 +13,16 @@ from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.urls import reverse
 
-from stream_exports.http.access import sign_url
+from stream_exports.links.signing import sign_url
 
+from .mail import Mailbox, smtp_server, smtp_settings
+from .replica import replica, standby
 from .servers import Server, database_url, run_server, server_env
 from .testapp.seed import seed
 
-__all__ = ["server_env"]  # (tests that start servers of their own import it from here)
+# The streaming standby's fixtures (tests/replica.py); server_env: tests that start servers
+# of their own import it from here.
+__all__ = ["replica", "server_env", "standby"]
 
 #: Orders seeded once per session, committed, shared by every test (read-only). About
 #: 15 MB as NDJSON: a whole export outlasts its first line many times over and outgrows
@@ -93,6 +97,13 @@ def postgres(world: dict[str, Any]) -> None:
 
 
 @pytest.fixture
+def mariadb(world: dict[str, Any]) -> None:
+    """Skip on other databases: for what only MariaDB has (its lines written by the database)."""
+    if connection.vendor != "mysql" or not connection.mysql_is_mariadb:
+        pytest.skip("MariaDB only")
+
+
+@pytest.fixture
 def sessions_seen(world: dict[str, Any]) -> None:
     """Skip on SQLite: for what needs the database's sessions (tests/sessions.py)."""
     if connection.vendor == "sqlite":
@@ -113,21 +124,33 @@ def staff_session(django_db_blocker, world):
 @pytest.fixture
 def committed_jobs(world, django_db_blocker, settings, tmp_path):
     """Autocommit, like production: a job's progress thread writes on its own connection
-    and must see the job (a test transaction would hide it). Jobs are removed after;
-    their files go to ``tmp_path``. Jobs stay queued unless a test picks a runner."""
-    from stream_exports.models import ExportJob
+    and must see the job (a test transaction would hide it). Jobs (and stream leases) are
+    removed before (servers of earlier tests commit jobs of theirs) and after; their files
+    go to ``tmp_path``. Jobs stay queued unless a test picks a runner."""
+    from stream_exports.models import ExportJob, StreamLease
 
-    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner"}
+    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.runners.WorkerRunner"}
     settings.MEDIA_ROOT = tmp_path
     with django_db_blocker.unblock():
+        ExportJob.objects.all().delete()
         yield
         ExportJob.objects.all().delete()
+        StreamLease.objects.all().delete()  # (streams a test left open hold no place after it)
+
+
+@pytest.fixture
+def mailbox(settings) -> Iterator[Mailbox]:
+    """A real SMTP server on loopback, and this process's mail sent to it."""
+    with smtp_server() as box:
+        for name, value in smtp_settings(box.port).items():
+            setattr(settings, name, value)
+        yield box
 
 
 @pytest.fixture
 def fails_after_first_batch(monkeypatch) -> None:
     """The ORM path reads one batch, then fails ("disk on fire")."""
-    from stream_exports.core import readers as engine
+    from stream_exports.core import readers
 
     def failing(real):
         def read(plan, chunk_size):
@@ -138,17 +161,21 @@ def fails_after_first_batch(monkeypatch) -> None:
         return read
 
     for name in ("streamed_batches", "cursor_batches", "keyset_batches"):
-        monkeypatch.setattr(engine, name, failing(getattr(engine, name)))
+        monkeypatch.setattr(readers, name, failing(getattr(readers, name)))
 
 
 @pytest.fixture
 def signed(world: dict[str, Any]):
-    """``signed(params, user="staff", name="orders")`` -> a signed export path."""
+    """``signed(params, user="staff", name="orders", format="ndjson")`` -> a signed export
+    path."""
 
     def make(
-        params: dict[str, Any] | None = None, user: str = "staff", name: str = "orders"
+        params: dict[str, Any] | None = None,
+        user: str = "staff",
+        name: str = "orders",
+        format: str = "ndjson",
     ) -> str:
-        path = reverse("stream_exports:ndjson", args=[name])
+        path = reverse(f"stream_exports:{format}", args=[name])
         return sign_url(path, world["users"][user], params or {})
 
     return make

@@ -8,15 +8,15 @@ from typing import Any
 from django.test import Client
 from django.urls import reverse
 
-from stream_exports.http.access import sign_url
+from stream_exports.links.signing import sign_url
 from stream_exports.models import ExportJob
 
 IMMEDIATE = {
-    "JOB_RUNNER": "stream_exports.jobs.runners.ImmediateRunner",
+    "JOB_RUNNER": "stream_exports.runners.ImmediateRunner",
     "CHUNK_SIZE": 500,
     "COPY_FAST_PATH": False,  # the ORM path, where a failure can be injected
 }
-QUEUE_ONLY = {"JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner"}
+QUEUE_ONLY = {"JOB_RUNNER": "stream_exports.runners.WorkerRunner"}
 
 
 def start(world: dict[str, Any], params: dict[str, Any] | None = None, user: str = "staff"):

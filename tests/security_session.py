@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
-from stream_exports.http.access import sign_url
+from stream_exports.links.signing import sign_url
 
 
 @dataclass

@@ -12,6 +12,7 @@ MEDIA_ROOT       where job files go (servers and workers: the tests' own)
 DJANGO_DEBUG, DJANGO_SECRET_KEY  default: off, and a fixed key for tests only
 DJANGO_SECRET_KEY_FALLBACKS  former keys, comma-separated (key rotation)
 DJANGO_LOG_LEVEL  e.g. DEBUG: every logger at that level, to the console
+SMTP_PORT        mail goes to an SMTP server on 127.0.0.1 at that port (tests/mail.py)
 TEST_DB_SUFFIX   keeps two test runs on one machine apart (-a, -b, ...)
 PYTEST_XDIST_WORKER  set by pytest-xdist: each worker's databases and media are its own
 """
@@ -142,6 +143,7 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or redis_url or "redis://127.0.0.1:6379/0"
 CELERY_TASK_DEFAULT_QUEUE = f"stream_exports{_suffix}"
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # (docs/jobs.md, Celery: a busy worker reserves no partition)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -200,6 +202,11 @@ DEFAULT_EXCEPTION_REPORTER = "stream_exports.http.redaction.ExceptionReporter"
 # Django 6.1 sends mail through MAILERS (without it, sending warns); 5.2 and 6.0 ignore it.
 # Tests send to Django's outbox either way.
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+if smtp_port := os.environ.get("SMTP_PORT"):
+    # A server or worker the tests start: its mail to their SMTP server on loopback.
+    from tests.mail_settings import smtp_settings
+
+    globals().update(smtp_settings(int(smtp_port)))
 
 
 def s3_storages(bucket: str, endpoint: str | None, **options: str) -> dict:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
+from backports.zstd import ZstdDecompressor
 from django.core.signals import request_finished
 from django.db import close_old_connections
 
@@ -50,3 +52,11 @@ def hang_up(response: Any) -> None:
         response.close()
     finally:
         request_finished.connect(close_old_connections)
+
+
+def decoder(encoding: str) -> Any:
+    """A decoder of one gzip member or one zstd frame: what curl's ``--compressed`` and
+    browsers make of a response's ``Content-Encoding``."""
+    if encoding == "gzip":
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    return ZstdDecompressor()

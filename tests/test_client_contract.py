@@ -15,7 +15,7 @@ from django.db import OperationalError
 from stream_exports_client import Download, ExportFailed
 from stream_exports_client import trailer as client
 
-from stream_exports.core import ndjson as server
+from stream_exports.core.formats import ndjson as server
 
 from .servers import Reply, scripted_server
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stream_exports.core.ndjson import trailer
+from stream_exports.core.formats.ndjson import trailer
 
 from .servers import Reply, scripted_server
 

@@ -1,4 +1,4 @@
-"""Which way imports run: the export core, the HTTP layer and the jobs need no admin.
+"""Which way imports run: the export core, the HTTP layer, the jobs and their mail need no admin.
 
 A worker process (``export_worker``, a Lambda jobs function) imports the jobs
 subsystem; with a project that does not install the admin, that must not pull in
@@ -14,7 +14,12 @@ import sys
 
 from .servers import ROOT
 
-PACKAGES = ("stream_exports.core", "stream_exports.jobs", "stream_exports.http")
+PACKAGES = (
+    "stream_exports.core",
+    "stream_exports.jobs",
+    "stream_exports.notify",
+    "stream_exports.http",
+)
 
 #: Django set up without the admin, every module of PACKAGES imported; prints what loaded.
 IMPORT_ALL = f"""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
+import pytest
 from django.apps import apps
 
 from stream_exports.core.datasets import registry
@@ -49,3 +50,15 @@ def test_0002_names_the_kind_of_old_changelist_sources_and_they_run(world, commi
     assert downloaded_ids(ExportJob.objects.get(pk=old.pk)) == list(
         expected.values_list("id", flat=True)
     )
+
+
+@pytest.mark.django_db
+def test_0007_makes_the_lease_table_write_no_wal_on_postgresql(postgres):
+    """Leases live as long as streams: a crash that empties the table ends them too."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relpersistence FROM pg_class WHERE relname = 'stream_exports_streamlease'"
+        )
+        assert cursor.fetchone() == ("u",)

@@ -19,6 +19,7 @@ from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 
 from stream_exports import checks, conf
+from stream_exports.aws import checks as aws_checks
 
 __all__ = ["ChecksReference", "SettingsReference", "setup"]
 
@@ -111,13 +112,17 @@ def check_rows(docstring: str) -> list[tuple[str, str]]:
 
 
 class ChecksReference(SphinxDirective):
-    """The system check ids and the problem each one names (``stream_exports.checks``)."""
+    """The system check ids and the problem each one names (``stream_exports.checks`` and
+    ``stream_exports.aws.checks``), in id order."""
 
     def run(self) -> list[nodes.Node]:
-        self.env.note_dependency(checks.__file__)
+        found = []
+        for module in (checks, aws_checks):
+            self.env.note_dependency(module.__file__)
+            found += check_rows(module.__doc__ or "")
         rows = [
             [[nodes.literal(check_id, check_id)], inline(problem)]
-            for check_id, problem in check_rows(checks.__doc__ or "")
+            for check_id, problem in sorted(found)
         ]
         return [table(["id", "problem"], rows)]
 

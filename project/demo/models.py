@@ -16,6 +16,7 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["id"]
+        permissions = [("export_order", "Can export order")]
 
     def __str__(self) -> str:
         return f"Order {self.id} ({self.customer})"

@@ -23,6 +23,10 @@ def test_demo_help_prints_working_curl_lines(settings, demo):
     for url in urls:
         response = Client().get(url.removeprefix("http://127.0.0.1:8000"))
         assert response.status_code == 200, url
+    (xlsx_line,) = [line for line in out.getvalue().splitlines() if "curl -o orders.xlsx" in line]
+    workbook = Client().get(xlsx_line.split("'")[1].removeprefix("http://127.0.0.1:8000"))
+    assert workbook.status_code == 200
+    assert b"".join(workbook.streaming_content).startswith(b"PK\x03\x04")
     (job_line,) = [line for line in out.getvalue().splitlines() if "-X POST" in line]
     job = Client().post(job_line.split("'")[1].removeprefix("http://127.0.0.1:8000"))
     assert job.status_code == 202

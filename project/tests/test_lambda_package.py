@@ -12,10 +12,12 @@ import requests
 
 from deploy import package
 from deploy.package import LAMBDA_PYTHON, lambda_python
-from stream_exports.http.access import sign_url
+from stream_exports.links.signing import sign_url
 from tests.servers import as_the_adapter_starts_it, streamed_lines
 
 from .conftest import server_env
+
+pytestmark = pytest.mark.once  # (the package is built the same whatever the database)
 
 
 @pytest.mark.servers

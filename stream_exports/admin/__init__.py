@@ -1,28 +1,33 @@
-"""The admin integration: export actions for any ModelAdmin, and the export jobs' pages.
+"""The admin integration: an export dialog for any ModelAdmin, and the export jobs' pages.
 
 Django's admin discovers this package: it registers :class:`ExportJobAdmin`, the
 audit trail (:class:`AuditRecordAdmin`) and link revocations
 (:class:`LinkRevocationAdmin`), and lets jobs read admin changelists
-(``jobs.sources``). Host projects use :class:`ExportActionsMixin`, and may add
-:func:`revoke_signed_links` to their user admin's actions::
+(``jobs.sources``). Host projects use :class:`ExportActionsMixin` (the dialog and its
+action; :class:`ExportMixin`: the dialog alone), and may add :func:`revoke_signed_links`
+to their user admin's actions::
 
     from stream_exports.admin import ExportActionsMixin, revoke_signed_links
 """
 
 from django.contrib import admin
 
+from ..audit.admin import AuditRecordAdmin
+from ..audit.models import AuditRecord
+from ..jobs.models import ExportJob
 from ..jobs.sources import register_source
-from ..models import AuditRecord, ExportJob, LinkRevocation
+from ..links.admin import LinkRevocationAdmin, revoke_signed_links
+from ..links.models import LinkRevocation
 from .actions import ExportActionsMixin
-from .audit import AuditRecordAdmin
-from .changelists import KIND, changelist_queryset
+from .changelists import KIND
+from .exports import ExportMixin, job_rows
 from .jobs import ExportJobAdmin
-from .revocations import LinkRevocationAdmin, revoke_signed_links
 
 __all__ = [
     "AuditRecordAdmin",
     "ExportActionsMixin",
     "ExportJobAdmin",
+    "ExportMixin",
     "LinkRevocationAdmin",
     "revoke_signed_links",
 ]
@@ -30,4 +35,4 @@ __all__ = [
 admin.site.register(ExportJob, ExportJobAdmin)
 admin.site.register(AuditRecord, AuditRecordAdmin)
 admin.site.register(LinkRevocation, LinkRevocationAdmin)
-register_source(KIND, changelist_queryset)
+register_source(KIND, job_rows)

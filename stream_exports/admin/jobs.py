@@ -15,11 +15,14 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from ..audit.trail import origin
 from ..core.datasets import ExportNotAllowed, UnknownDataset, registry
-from ..http.audit import origin
+from ..core.formats.registry import UnknownFormat, get_format
 from ..jobs.lifecycle import create_job, request_cancel
-from ..jobs.runners import submit_on_commit
-from ..models import ExportJob, ExportJobQuerySet, Status
+from ..jobs.models import ExportJob, ExportJobQuerySet, JobStatus
+from ..notify.links import site_of
+from ..runners.base import submit_on_commit
+from .pages import breadcrumbs
 
 __all__ = ["ExportJobAdmin"]
 
@@ -97,15 +100,20 @@ class ExportJobAdmin(admin.ModelAdmin):
                 ("download", "job-download"),
             )
         }
+        title = f"{job.dataset} export {str(job.pk)[:8]}"
+        jobs = reverse(f"{self.admin_site.name}:stream_exports_exportjob_changelist")
         context = {
             **self.admin_site.each_context(request),
+            **breadcrumbs(self, jobs, title),
             "opts": self.model._meta,
-            "title": f"{job.dataset} export {str(job.pk)[:8]}",
+            "title": title,
             "subtitle": None,
             "job": job,
             "urls": urls,
             "finished": job.finished,
-            "can_rerun": job.status in (Status.FAILED, Status.CANCELLED),
+            "can_rerun": job.status in (JobStatus.FAILED, JobStatus.CANCELLED),
+            "partitions": job.partition_status(),
+            "format_title": _format_title(job.format),
         }
         return TemplateResponse(request, self.change_form_template, context)
 
@@ -126,14 +134,30 @@ class ExportJobAdmin(admin.ModelAdmin):
         return require_POST(self._rerun)(request, job_id)
 
     def _rerun(self, request: HttpRequest, job_id: Any) -> HttpResponse:
+        """The same export again (its rows, format, fields and options), as a new job."""
         old = self._job(request, job_id)
         try:
             dataset = registry.allowed(old.dataset, request.user)
         except (UnknownDataset, ExportNotAllowed):
             raise PermissionDenied from None
         job = create_job(
-            dataset, old.params, request.user, source=old.source or None, origin=origin(request)
+            dataset,
+            old.params,
+            request.user,
+            source=old.source or None,
+            format=old.format,
+            origin=origin(request),
+            notify=old.notify,
+            site=site_of(request),
         )
         submit_on_commit(job.pk)
         messages.info(request, format_html("Started again as job {}.", str(job.pk)[:8]))
         return self._to_page(job)
+
+
+def _format_title(name: str) -> str:
+    """What people call the format ``name`` ("Excel"), or its name if no longer registered."""
+    try:
+        return get_format(name).title
+    except UnknownFormat:
+        return name.upper()

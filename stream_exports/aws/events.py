@@ -1,8 +1,8 @@
-"""Jobs on AWS Lambda: the asynchronous invocation that carries a job, and the view
-Lambda Web Adapter posts it to (its pass-through path, ``/events``).
+"""The view Lambda Web Adapter posts a job's asynchronous invocation to (its pass-through
+path, ``/events``).
 
-``LambdaRunner`` (``aws/runner.py``) invokes the jobs function with
-``InvocationType="Event"`` and :func:`invocation_payload` as the event. Lambda Web
+``LambdaRunner`` (:mod:`stream_exports.runners.on_lambda`) invokes the jobs function with
+``InvocationType="Event"`` and a signed payload as the event. Lambda Web
 Adapter turns any event that is not an HTTP request into ``POST /events`` with the
 header ``x-amzn-request-context: null``; requests that came through API Gateway carry
 their request context there instead, and are refused. The payload is signed with the
@@ -13,50 +13,19 @@ from __future__ import annotations
 
 import json
 
-from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from ..http.responses import json_error, json_response
-from ..jobs.runners import get_runner
-from ..jobs.worker import run_job
-from ..models import ExportJob
+from ..http.answers import json_error, json_response
+from ..jobs.models import ExportJob
+from ..jobs.partitions import run_task
+from ..runners.base import get_runner
+from ..runners.on_lambda import NotAJobEvent, job_id_from_event
 
-__all__ = [
-    "NotAJobEvent",
-    "invocation_deadline",
-    "invocation_payload",
-    "job_id_from_event",
-    "lambda_event",
-]
+__all__ = ["invocation_deadline", "lambda_event"]
 
-SALT = "stream_exports.lambda_event"
-KEY = "stream_exports_job"
 #: What Lambda Web Adapter sends in ``x-amzn-request-context`` for a non-HTTP event.
 PASS_THROUGH_CONTEXT = "null"
-
-
-class NotAJobEvent(ValueError):
-    """The body is not a (valid) stream_exports job invocation."""
-
-
-def invocation_payload(job_id: str) -> bytes:
-    """The event that asks the jobs function to run ``job_id``."""
-    return json.dumps({KEY: signing.dumps(str(job_id), salt=SALT)}).encode()
-
-
-def job_id_from_event(body: bytes) -> str:
-    """The job id a signed invocation payload carries; :class:`NotAJobEvent` otherwise."""
-    try:
-        event = json.loads(body)
-    except ValueError as exc:
-        raise NotAJobEvent(f"the body is not JSON ({exc})") from exc
-    if not isinstance(event, dict) or KEY not in event:
-        raise NotAJobEvent(f"the event has no {KEY!r} key (not a stream_exports job)")
-    try:
-        return str(signing.loads(event[KEY], salt=SALT))
-    except (signing.BadSignature, TypeError) as exc:
-        raise NotAJobEvent(f"{KEY!r} is not signed by this project") from exc
 
 
 def through_api_gateway(request: HttpRequest) -> str | None:
@@ -82,8 +51,10 @@ def lambda_event(request: HttpRequest) -> HttpResponse:
         return json_error(400, f"not a job event: {exc}.")
     # A job no longer queued (a retried invocation) is left alone; one that reached the
     # invocation's deadline checkpointed: the next invocation continues it.
-    if run_job(job_id, deadline=invocation_deadline(request)):
-        get_runner().submit(job_id)
+    runner = get_runner()
+    if run_task(job_id, deadline=invocation_deadline(request), submit=runner.submit):
+        runner.submit(job_id)
+    job_id = job_id.partition("/")[0]  # (a partition's task: <job id>/<index>)
     status = ExportJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
     return json_response({"job": job_id, "status": status})
 
@@ -95,5 +66,5 @@ def invocation_deadline(request: HttpRequest) -> float | None:
         context = json.loads(request.headers.get("x-amzn-lambda-context") or "{}")
         deadline = context.get("deadline") or context.get("deadline_ms")
         return float(deadline) / 1000 if deadline else None
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, RecursionError):
         return None

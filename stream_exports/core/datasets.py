@@ -26,9 +26,19 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
 
+from ..conf import conf
+from .errors import Refusal
 from .filters import Filter
 
-__all__ = ["Dataset", "ExportNotAllowed", "Registry", "UnknownDataset", "register", "registry"]
+__all__ = [
+    "Dataset",
+    "ExportNotAllowed",
+    "NoDatasetYouMayExport",
+    "Registry",
+    "UnknownDataset",
+    "register",
+    "registry",
+]
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -42,8 +52,10 @@ class Dataset:
     ``queryset`` is a QuerySet or a callable ``(user) -> QuerySet`` for per-user
     scoping. ``cursor`` names a unique, non-null field: rows leave in its order
     and ``after=`` resumes after one of its values. ``permission`` is a callable
-    ``(user) -> bool``; by default staff with the model's ``view`` permission.
-    ``model_class`` is needed only when ``queryset`` is a callable.
+    ``(user) -> bool``; by default active staff with the model's permission that the
+    ``EXPORT_PERMISSION`` setting names (``view`` unless a project says ``export``).
+    ``model_class`` is needed only when ``queryset`` is a callable. ``labels`` names
+    fields for people (spreadsheet headers) where their verbose names will not do.
     """
 
     name: str
@@ -54,6 +66,7 @@ class Dataset:
     permission: Callable[[Any], bool] | None = None
     label: str = ""
     model_class: type[models.Model] | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name):
@@ -64,12 +77,22 @@ class Dataset:
             raise ImproperlyConfigured(f"Dataset {self.name!r} declares no fields.")
         self.fields = tuple(self.fields)
         self.filters = dict(self.filters)
+        self.labels = dict(self.labels)
 
     def get_queryset(self, user: Any) -> models.QuerySet:
         """The rows ``user`` may export, before filters."""
         source = self.queryset
         queryset = source(user) if callable(source) else source
         return queryset.all()
+
+    def restrict(self, queryset: models.QuerySet, user: Any) -> models.QuerySet:
+        """``queryset``'s rows that are also rows ``user`` may export (an admin changelist's
+        rows, say), in ``queryset``'s order."""
+        allowed = self.get_queryset(user)
+        query = allowed.query
+        if not (query.where or query.is_sliced or query.combinator):
+            return queryset  # every row of the table
+        return queryset.filter(pk__in=allowed.values("pk"))
 
     @cached_property
     def model(self) -> type[models.Model]:
@@ -101,25 +124,44 @@ class Dataset:
             return False
         if self.permission is not None:
             return bool(self.permission(user))
+        return bool(user.is_staff and user.has_perm(self.export_permission))
+
+    @property
+    def export_permission(self) -> str:
+        """``<app>.<EXPORT_PERMISSION>_<model>``: what the default rule asks of a user."""
         opts = self.model._meta
-        return bool(user.is_staff and user.has_perm(f"{opts.app_label}.view_{opts.model_name}"))
+        return f"{opts.app_label}.{conf.EXPORT_PERMISSION}_{opts.model_name}"
 
 
-class UnknownDataset(LookupError):
+class UnknownDataset(Refusal, LookupError):
     """No dataset is registered under ``name``."""
+
+    status = 404
 
     def __init__(self, name: str) -> None:
         super().__init__(f"unknown dataset {name!r}")
         self.name = name
 
 
-class ExportNotAllowed(Exception):
+class ExportNotAllowed(Refusal):
     """``user`` may not export the dataset ``name``."""
 
+    status = 403
+
     def __init__(self, name: str, user: Any) -> None:
-        super().__init__(f"you may not export dataset {name!r}.")
+        super().__init__(f"you may not export dataset {name!r}.", user=user)
         self.name = name
-        self.user = user
+
+
+class NoDatasetYouMayExport(UnknownDataset):
+    """``name`` is not a dataset the caller may export: unknown or not allowed, answered
+    alike (a 404), so that no caller learns which datasets exist beyond its own;
+    ``recorded`` says which it was."""
+
+    def __init__(self, name: str, recorded: str) -> None:
+        Refusal.__init__(self, f"no dataset {name!r} that you may export")
+        self.name = name
+        self.recorded = recorded
 
 
 class Registry:
@@ -149,6 +191,14 @@ class Registry:
         if not dataset.has_permission(user):
             raise ExportNotAllowed(name, user)
         return dataset
+
+    def exportable(self, name: str, user: Any) -> Dataset:
+        """The dataset ``name`` if ``user`` may export it; :class:`NoDatasetYouMayExport`
+        alike when there is none and when ``user`` may not."""
+        try:
+            return self.allowed(name, user)
+        except (UnknownDataset, ExportNotAllowed) as exc:
+            raise NoDatasetYouMayExport(name, exc.message) from None
 
     def __iter__(self) -> Iterator[Dataset]:
         return iter(sorted(self._datasets.values(), key=lambda d: d.name))

@@ -1,27 +1,34 @@
-"""PostgreSQL fast path: the database writes each NDJSON line, ``COPY ... TO STDOUT`` streams it.
+"""PostgreSQL fast path: the database writes each row, ``COPY ... TO STDOUT`` streams it.
 
-Used when every exported field is a plain column of a type whose JSON text
-PostgreSQL can write exactly as the Python encoder does (integers, text,
-booleans, decimals, timestamps, dates, UUIDs, JSON). Lines are byte for byte
-those of the ORM path. Raw U+0085/U+2028/U+2029 are escaped here, on each
-chunk, as the ORM path does: in SQL, ``replace()`` on every text column cost
-the database a third of its time.
+NDJSON lines (``copy_batches``) and CSV rows (``csv_batches``), for the same plans:
+every exported field a plain column of a type whose text PostgreSQL can write exactly
+as the Python path does (integers, text, booleans, decimals, timestamps, dates, UUIDs,
+JSON). Rows are byte for byte those of the Python path. Raw U+0085/U+2028/U+2029 are
+escaped in NDJSON here, on each chunk, as the ORM path does: in SQL, ``replace()`` on
+every text column cost the database much of its time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
+import csv
+import io
+from collections.abc import Generator, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from django.conf import settings
-from django.db import connections, transaction
+from django.core.exceptions import EmptyResultSet
+from django.db import connections, models, transaction
 
 from ..conf import conf
 from .encoding import escape_separators
-from .plan import RowPlan
+from .plan import RowPlan, label_cases
 
-__all__ = ["copy_batches", "line_sql"]
+if TYPE_CHECKING:
+    from psycopg import Copy
+    from psycopg.abc import Buffer
+
+__all__ = ["copy_batches", "csv_batches", "csv_sql", "line_sql"]
 
 _UTC = "({c} AT TIME ZONE 'UTC')"
 _TEXT = "to_json({c})::text"
@@ -56,8 +63,11 @@ _JSON_TEXT = {
 }
 
 
-def line_sql(plan: RowPlan, names: tuple[str, ...]) -> tuple[str, list[Any]] | None:
-    """``SELECT cursor, line FROM (<the plan's query>)``, or None when not every field allows it."""
+def _copyable(plan: RowPlan, names: tuple[str, ...]) -> list[tuple[str, models.Field]] | None:
+    """``names`` with their model fields when COPY may write them: PostgreSQL in UTF-8 and
+    UTC, the fast path on, the plan in cursor order, every field a plain column of a kind
+    :data:`_JSON_TEXT` knows, the cursor among them (a chunk's last cursor is read back
+    from its last row). The one test both formats' COPY paths pass."""
     connection = connections[plan.queryset.db]
     if connection.vendor != "postgresql" or plan.ordering or not conf.COPY_FAST_PATH:
         return None
@@ -66,31 +76,47 @@ def line_sql(plan: RowPlan, names: tuple[str, ...]) -> tuple[str, list[Any]] | N
     connection.ensure_connection()
     if connection.connection.info.parameter_status("server_encoding") != "UTF8":
         return None
-    parts, params = [], []
-    for index, name in enumerate(names):
-        field = plan.column_field(name)
-        if field is None:
-            return None
-        kind = field.get_internal_type()
-        template = _JSON_TEXT.get(kind)
-        if template is None or field.column is None:
-            return None
-        if kind == "DateTimeField" and not settings.USE_TZ:
-            return None
-        column = f"t.{connection.ops.quote_name(field.column)}"
-        key = ("," if index else "{") + orjson.dumps(name).decode() + ":"
-        value = template.format(c=column)
-        parts.append(f"%s || COALESCE({value}, 'null')" if field.null else f"%s || {value}")
-        params.append(key)
+    fields = plan.plain_columns(names, _JSON_TEXT)
+    if fields is None:
+        return None
     cursor = plan.column_field(plan.cursor)
     if cursor is None or cursor.column is None or plan.cursor not in names:
-        return None  # the trailer's cursor is read from the last line
-    # (The cursor is among the names, so they are the plan's columns.)
+        return None
+    return fields
+
+
+def _from_plan(plan: RowPlan, select: str, params: list[Any]) -> tuple[str, list[Any]] | None:
+    """``SELECT <select> FROM (<the plan's query>) AS t`` in cursor order; None when the plan
+    makes no query (as for limit 0: the ORM path reads nothing)."""
+    connection = connections[plan.queryset.db]
     inner = plan.select(plan.after, plan.limit, json_as_text=False)
-    inner_sql, inner_params = inner.query.sql_with_params()
-    cursor_column = f"t.{connection.ops.quote_name(cursor.column)}"
-    sql = f"SELECT {' || '.join(parts)} || '}}' FROM ({inner_sql}) AS t ORDER BY {cursor_column}"
-    return sql, [*params, *inner_params]
+    try:
+        inner_sql, inner_params = inner.query.sql_with_params()
+    except EmptyResultSet:
+        return None
+    cursor = plan.column_field(plan.cursor)
+    assert cursor is not None and cursor.column is not None  # (_copyable said so)
+    order = f"t.{connection.ops.quote_name(cursor.column)}"
+    return f"SELECT {select} FROM ({inner_sql}) AS t ORDER BY {order}", [*params, *inner_params]
+
+
+def _column(plan: RowPlan, field: models.Field) -> str:
+    assert field.column is not None  # (a plain column: _copyable said so)
+    return f"t.{connections[plan.queryset.db].ops.quote_name(field.column)}"
+
+
+def line_sql(plan: RowPlan, names: tuple[str, ...]) -> tuple[str, list[Any]] | None:
+    """``SELECT line FROM (<the plan's query>)``, or None when not every field allows it."""
+    fields = _copyable(plan, names)
+    if fields is None:
+        return None
+    parts, params = [], []
+    for index, (name, field) in enumerate(fields):
+        key = ("," if index else "{") + orjson.dumps(name).decode() + ":"
+        value = _JSON_TEXT[field.get_internal_type()].format(c=_column(plan, field))
+        parts.append(f"%s || COALESCE({value}, 'null')" if field.null else f"%s || {value}")
+        params.append(key)
+    return _from_plan(plan, " || ".join(parts) + " || '}'", params)
 
 
 def copy_batches(
@@ -103,10 +129,84 @@ def copy_batches(
     return _copy(plan, *query)
 
 
-def _copy(
-    plan: RowPlan, sql: str, params: list[Any]
-) -> Generator[tuple[bytes, int, Any], None, None]:
-    """Read COPY in binary format: each row is its line as is, no text-format escaping.
+#: Text kinds: written as they are (a formula escaped, an empty text as empty as a null).
+_TEXT_KINDS = frozenset(kind for kind, template in _JSON_TEXT.items() if template == _TEXT)
+#: How PostgreSQL writes the other kinds as the CSV format does; {c} is the column.
+_CSV_TEXT = {
+    **{kind: "{c}" for kind, template in _JSON_TEXT.items() if template == "{c}::text"},
+    "BooleanField": "CASE {c} WHEN true THEN 'true' WHEN false THEN 'false' END",
+    "DecimalField": "{c}",
+    "UUIDField": "{c}",
+    "DateField": "to_char({c}, 'YYYY-MM-DD')",
+    "DateTimeField": (
+        "replace(to_char(" + _UTC + ", 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '.000000', '') || '+00:00'"
+    ),
+    "JSONField": "{c}",
+}
+
+
+def csv_sql(
+    plan: RowPlan,
+    names: tuple[str, ...],
+    formula_starts: tuple[str, ...] = (),
+    labels: Mapping[int, Mapping[Any, str | None]] | None = None,
+) -> tuple[str, list[Any]] | None:
+    """``SELECT <the CSV format's texts>`` for ``COPY ... (FORMAT csv)``, or None where
+    NDJSON's COPY path would not serve, or where the chunks' last cursors could not be read
+    back from the rows (a text cursor escaped, or alone: COPY quotes ``\\.`` then).
+
+    A text that starts with one of ``formula_starts`` gets a ``'`` before it; an empty
+    text is written as a null (COPY would quote it, Python's writer does not);
+    ``labels``: by column index, the texts written for stored values, as the CSV format
+    writes them (None: empty).
+    """
+    fields = _copyable(plan, names)
+    if fields is None:
+        return None
+    cursor_kind = dict(fields)[plan.cursor].get_internal_type()
+    if cursor_kind in _TEXT_KINDS and (formula_starts or len(names) == 1):
+        return None
+    codes = ", ".join(str(ord(start)) for start in formula_starts)
+    parts, params = [], []
+    for index, (_, field) in enumerate(fields):
+        column = _column(plan, field)
+        kind = field.get_internal_type()
+        if kind not in _TEXT_KINDS:
+            value = _CSV_TEXT[kind].format(c=column)
+        elif codes:
+            value = (
+                f"CASE WHEN ascii({column}) IN ({codes}) THEN '''' || {column} "
+                f"ELSE NULLIF({column}, '') END"
+            )
+        else:
+            value = f"NULLIF({column}, '')"
+        if texts := (labels or {}).get(index):
+            cases, case_params = label_cases(plan, field, column, texts)
+            value = f"CASE {cases} ELSE ({value})::text END"
+            params += case_params
+        parts.append(value)
+    return _from_plan(plan, ", ".join(parts), params)
+
+
+def csv_batches(
+    plan: RowPlan,
+    names: tuple[str, ...],
+    formula_starts: tuple[str, ...] = (),
+    labels: Mapping[int, Mapping[Any, str | None]] | None = None,
+) -> Generator[tuple[bytes, int, Any], None, None] | None:
+    """(CSV rows, how many, last cursor) straight from ``COPY ... (FORMAT csv)``; None when
+    :func:`csv_sql` is."""
+    query = csv_sql(plan, names, formula_starts, labels)
+    if query is None:
+        return None
+    cursor = plan.column_field(plan.cursor)
+    assert cursor is not None  # (csv_sql said so)
+    return _copy_csv(plan, *query, names.index(plan.cursor), cursor)
+
+
+@contextmanager
+def _copy_out(plan: RowPlan, sql: str, params: list[Any], format: str) -> Iterator[Copy]:
+    """``COPY (sql) TO STDOUT`` in ``format``, open.
 
     COPY gets no fast-start planning (a cursor would): with sorting disabled
     for its transaction the planner walks the cursor's index, so the first
@@ -120,21 +220,53 @@ def _copy(
         connection.connection.cursor() as cursor,
     ):
         cursor.execute("SET LOCAL enable_sort = off")
-        cursor.execute("SET LOCAL jit = off")  # compiling costs the first byte ~0.3 s
-        with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT binary)", params) as copy:
-            pending: list[bytes] = []
-            size, chunk_bytes = 0, conf.COPY_CHUNK_BYTES
-            for message in copy:
-                line = _line(message)
-                if line is None:
-                    continue
-                pending.append(line)
-                size += len(line)
-                if size >= chunk_bytes:
-                    yield _chunk(pending, plan.cursor)
-                    pending, size = [], 0
-            if pending:
+        cursor.execute("SET LOCAL jit = off")  # (compiling would hold back the first byte)
+        with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT {format})", params) as copy:
+            yield copy
+
+
+def _copy(
+    plan: RowPlan, sql: str, params: list[Any]
+) -> Generator[tuple[bytes, int, Any], None, None]:
+    """Read COPY in binary format: each row is its line as is, no text-format escaping."""
+    with _copy_out(plan, sql, params, "binary") as copy:
+        pending: list[bytes] = []
+        size, chunk_bytes = 0, conf.COPY_CHUNK_BYTES
+        for message in copy:
+            line = _line(message)
+            if line is None:
+                continue
+            pending.append(line)
+            size += len(line)
+            if size >= chunk_bytes:
                 yield _chunk(pending, plan.cursor)
+                pending, size = [], 0
+        if pending:
+            yield _chunk(pending, plan.cursor)
+
+
+def _copy_csv(
+    plan: RowPlan, sql: str, params: list[Any], index: int, cursor: models.Field
+) -> Generator[tuple[bytes, int, Any], None, None]:
+    """Read COPY in CSV format: a message per row, as it is."""
+    with _copy_out(plan, sql, params, "csv") as copy:
+        pending: list[Buffer] = []
+        size, chunk_bytes = 0, conf.COPY_CHUNK_BYTES
+        for row in copy:
+            pending.append(row)
+            size += len(row)
+            if size >= chunk_bytes:
+                yield b"".join(pending), len(pending), _csv_cursor(pending[-1], index, cursor)
+                pending, size = [], 0
+        if pending:
+            yield b"".join(pending), len(pending), _csv_cursor(pending[-1], index, cursor)
+
+
+def _csv_cursor(row: Buffer, index: int, cursor: models.Field) -> Any:
+    """The cursor's value in a CSV row, as the ORM path reads it."""
+    (cells,) = csv.reader(io.StringIO(bytes(row).decode(), newline=""))
+    text = cells[index]
+    return cursor.to_python(text) if text else None
 
 
 #: Binary COPY: a header before the first row, then per row a 16-bit field

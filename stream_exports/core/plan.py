@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property, reduce
 from typing import Any
 
+from django.conf import settings
 from django.db import connections, models
 from django.db.models import F, OrderBy, Q, QuerySet
 from django.db.models.functions import Cast
 
+from ..conf import conf
 from .datasets import Dataset
 
-__all__ = ["RowPlan"]
+__all__ = ["RowPlan", "label_cases", "read_from"]
+
+
+def read_from(queryset: QuerySet) -> QuerySet:
+    """``queryset`` on the alias exports read from (``READ_DATABASE``); as it is when
+    that is empty (the project's routers decide)."""
+    alias = conf.READ_DATABASE
+    return queryset.using(alias) if alias else queryset
 
 
 def _json_text(name: str) -> str:
@@ -40,7 +49,8 @@ class RowPlan:
 
     ``ordering`` (e.g. an admin changelist's) replaces cursor order; such a
     plan cannot resume with ``after`` (its keyset pages resume from a row's
-    values of ``order_keys`` instead).
+    values of ``order_keys`` instead). ``until``: the last cursor read (a partition's
+    upper bound), None for no bound.
     """
 
     queryset: QuerySet
@@ -49,6 +59,7 @@ class RowPlan:
     after: Any = None
     limit: int | None = None
     ordering: tuple[Any, ...] = ()
+    until: Any = None
 
     @classmethod
     def for_dataset(
@@ -60,19 +71,30 @@ class RowPlan:
         limit: int | None = None,
         ordering: tuple[Any, ...] = (),
     ) -> RowPlan:
-        """``fields`` of ``queryset``'s rows, with the dataset's cursor read too (the
-        trailer's ``last`` and the keyset pages need it)."""
+        """``fields`` of ``queryset``'s rows, read from ``READ_DATABASE`` (:func:`read_from`),
+        with the dataset's cursor read too (the trailer's ``last`` and the keyset pages
+        need it)."""
         cursor = dataset.cursor_column
         columns = tuple(fields) if cursor in fields else (*fields, cursor)
-        return cls(queryset, columns, cursor, after, limit, ordering)
+        return cls(read_from(queryset), columns, cursor, after, limit, ordering)
 
     @classmethod
     def in_queryset_order(
         cls, dataset: Dataset, queryset: QuerySet, fields: Sequence[str]
     ) -> RowPlan:
-        """Read ``queryset`` in its own order (an admin changelist's), else the cursor's."""
-        ordering = tuple(queryset.query.order_by) or (dataset.cursor_column,)
-        return cls.for_dataset(dataset, queryset, fields, ordering=ordering)
+        """Read ``queryset`` in its own order (an admin changelist's), else the cursor's.
+        An order that starts with the cursor ascending is the cursor's (the cursor is
+        unique): such a plan reads as the export URL's does (COPY, partitions)."""
+        ordering = tuple(queryset.query.order_by)
+        plan = cls.for_dataset(dataset, queryset, fields, ordering=ordering)
+        return replace(plan, ordering=()) if plan.starts_in_cursor_order() else plan
+
+    def starts_in_cursor_order(self) -> bool:
+        """Whether the plan's ordering is none or starts with its cursor ascending."""
+        if not self.ordering:
+            return True
+        first = self.order_keys[0]
+        return self._is_cursor(first) and not first.descending
 
     @property
     def cursor_index(self) -> int:
@@ -87,6 +109,23 @@ class RowPlan:
         concrete = getattr(field, "concrete", False) and not field.is_relation
         return field if concrete and isinstance(field, models.Field) else None
 
+    def plain_columns(
+        self, names: Sequence[str], kinds: Collection[str]
+    ) -> list[tuple[str, models.Field]] | None:
+        """``names`` with their model fields when each is a plain column whose internal
+        type is one of ``kinds`` (a datetime only with ``USE_TZ``: its text is UTC), else
+        None: what a database may write itself."""
+        fields = []
+        for name in names:
+            field = self.column_field(name)
+            if field is None or field.column is None:
+                return None
+            kind = field.get_internal_type()
+            if kind not in kinds or (kind == "DateTimeField" and not settings.USE_TZ):
+                return None
+            fields.append((name, field))
+        return fields
+
     @cached_property
     def json_columns(self) -> frozenset[str]:
         """Columns that are JSON fields: read as the database's JSON text, not decoded."""
@@ -99,15 +138,15 @@ class RowPlan:
         """The plan's ordering as expressions, made total: the unique cursor breaks the ties
         (unless the ordering names it already)."""
         keys = tuple(_order_by(item) for item in self.ordering)
-        names = {self.cursor, "pk" if self.cursor == self.queryset.model._meta.pk.name else ""}
-        # (F.name is public; django-stubs 6.1 does not declare it.)
-        if any(
-            getattr(key.expression, "name", None) in names
-            for key in keys
-            if isinstance(key.expression, F)
-        ):
+        if any(self._is_cursor(key) for key in keys):
             return keys
         return (*keys, OrderBy(F(self.cursor)))
+
+    def _is_cursor(self, key: OrderBy) -> bool:
+        """Whether ``key`` orders by the cursor (by its name, or ``pk`` when it is the key)."""
+        names = {self.cursor, "pk" if self.cursor == self.queryset.model._meta.pk.name else ""}
+        # (F.name is public; django-stubs 6.1 does not declare it.)
+        return isinstance(key.expression, F) and getattr(key.expression, "name", None) in names
 
     def page(self, past: Sequence[Any] | None, limit: int) -> QuerySet:
         """A keyset page: at most ``limit`` rows after the row whose ``page_end`` is ``past``
@@ -154,11 +193,13 @@ class RowPlan:
     def select(self, after: Any, limit: int | None, *, json_as_text: bool = True) -> QuerySet:
         """Value tuples of ``columns`` whose cursor is past ``after``, in the plan's order,
         at most ``limit``. JSON columns come as their text with ``json_as_text``:
-        decoding them into Python only to encode them again cost a third of the ORM
+        decoding them into Python only to encode them again costs much of the ORM
         path's time (the encoder embeds the text as it is)."""
         queryset = self.queryset
         if after is not None:
             queryset = queryset.filter(**{f"{self.cursor}__gt": after})
+        if self.until is not None:
+            queryset = queryset.filter(**{f"{self.cursor}__lte": self.until})
         columns = list(self.columns)
         if json_as_text and self.json_columns:
             queryset = queryset.annotate(
@@ -167,3 +208,25 @@ class RowPlan:
             columns = [_json_text(c) if c in self.json_columns else c for c in columns]
         queryset = queryset.order_by(*(self.ordering or [self.cursor])).values_list(*columns)
         return queryset if limit is None else queryset[:limit]
+
+
+def label_cases(
+    plan: RowPlan,
+    field: models.Field,
+    column: str,
+    texts: Mapping[Any, str | None],
+    compare: str = "=",
+) -> tuple[str, list[Any]]:
+    """``WHEN <column> <compare> <value> THEN <text> ...`` for a CASE that writes a
+    column's stored values as the given texts (the database paths' labels), and its
+    parameters."""
+    connection = connections[plan.queryset.db]
+    cases, params = [], []
+    for value, text in texts.items():
+        if value is None:
+            cases.append(f"WHEN {column} IS NULL THEN %s")
+            params.append(text)
+        else:
+            cases.append(f"WHEN {column} {compare} %s THEN %s")
+            params += [field.get_db_prep_value(value, connection), text]
+    return " ".join(cases), params

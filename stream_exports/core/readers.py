@@ -5,9 +5,9 @@ Three ways, one interface (an iterator of row batches):
 - ``stream``: on PostgreSQL with libpq 17+ (psycopg's binary package has it), one
   query whose rows the database sends as it makes them, in chunks (psycopg's
   ``Cursor.stream``): no round trip per batch, the database working while the batch
-  before is encoded, the socket's buffers bounding what is in flight. Reading 1M demo
-  rows: 1.7 s, against 4.5 s through a server-side cursor. No cursor and no
-  transaction, so it also works through a pooler in transaction mode.
+  before is encoded, the socket's buffers bounding what is in flight (the fastest of
+  the three). No cursor and no transaction, so it also works through a pooler in
+  transaction mode.
 - ``cursor``: one query read through a server-side cursor. On PostgreSQL it is
   opened inside a transaction, so it is not declared ``WITH HOLD`` (which would
   make the server materialise the whole result before the first row).
@@ -92,9 +92,8 @@ def fast_timestamps(using: str) -> Iterator[None]:
     """Load ``timestamptz`` with psycopg's C loader on ``using``'s connection for the block.
 
     Django registers a Python subclass of psycopg's Python loader (to set the
-    zone it already has): a third of the ORM path's time (1M demo rows read and
-    encoded: 7.3 s, 4.9 s with the C loader). The C loader gives the same
-    instants in the session's zone, which Django set to its own.
+    zone it already has), which costs the ORM path much of its time. The C loader
+    gives the same instants in the session's zone, which Django set to its own.
     """
     connection = connections[using]
     loader = _c_timestamptz_loader(connection) if connection.vendor == "postgresql" else None

@@ -1,171 +1,48 @@
-"""Who is asking: ``request.user``, or the user a signed, expiring URL speaks for.
-
-A signed URL binds a user, a path, an expiry and the parameters that choose
-*what* is exported (filters, fields, limit). Parameters that only say *how*
-(``after`` to resume, ``trailer``, ``download``, ``follow``, ``lastEventId``)
-stay free, so a script can resume a signed download.
-
-The path signed is the path inside the app (``request.path_info``), without the script
-prefix (the API Gateway stage, a base path), so a link verifies whichever prefix it came
-through: made by ``reverse()`` under a prefix, or by ``export_url`` without one.
-
-A link is bound to its user's credentials as Django binds sessions: it carries an HMAC
-keyed by the user's session auth hash, which changes with the password, and the time it
-was made, which must be after the user's last
-:class:`~stream_exports.models.LinkRevocation`. A password change or a "revoke all" ends
-every link made before it; ``SECRET_KEY_FALLBACKS`` keep links made with an old key.
-"""
+"""Who is asking: ``request.user`` (a session, or any auth the project installs), or the
+user a signed URL speaks for (:mod:`stream_exports.links.signing`), with what that URL
+allows."""
 
 from __future__ import annotations
 
-import time
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
-from django.contrib.auth import get_user_model
-from django.core import signing
-from django.db.models import Max, OuterRef, Subquery
-from django.http import HttpRequest, QueryDict
-from django.urls import get_script_prefix
-from django.utils import timezone
-from django.utils.crypto import constant_time_compare, salted_hmac
+from django.http import HttpRequest
 
-from ..conf import conf
-from ..core.query import SIGNATURE, unsigned_params
-from ..models import LinkRevocation
+from ..core.query import SIGNATURE, ExportQuery
+from ..links.signing import AccessDenied, SignedLink, signed_link
+from ..moved import moved_names
 
-__all__ = ["AccessDenied", "request_user", "sign_url", "signed_user"]
-
-#: Keeps a link's binding to its user apart from every other HMAC of the project.
-BINDING_SALT = "stream_exports.http.access.binding"
-
-#: The name the time of the user's last revocation is annotated as when a link is checked.
-_LAST_REVOCATION = "stream_exports_links_revoked_at"
+__all__ = ["AccessDenied", "Caller", "request_caller", "request_user"]
 
 
-class AccessDenied(Exception):
-    """The caller may not have this; ``status`` is 401 (who are you?) or 403 (no).
-    ``user``: whom a signed URL that verified but no longer holds speaks for."""
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated caller, and the signed URL it came with (None: a session)."""
 
-    def __init__(self, status: int, message: str, user: Any = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.user = user
+    user: Any
+    link: SignedLink | None = None
 
-
-def _bound(params: QueryDict | dict[str, Any]) -> list[list[str]]:
-    if isinstance(params, QueryDict):
-        items = [(key, value) for key, values in params.lists() for value in values]
-    else:
-        items = [(key, str(value)) for key, value in params.items()]
-    free = unsigned_params()
-    return sorted([key, value] for key, value in items if key not in free)
+    def bound(self, query: ExportQuery) -> ExportQuery:
+        """``query`` as the caller may have it: a signed URL's rows only."""
+        return query if self.link is None else self.link.bound(query)
 
 
-def _inside_app(path: str) -> str:
-    """``path`` less the current script prefix (``reverse()`` adds it)."""
-    prefix = get_script_prefix()
-    if prefix != "/" and path.startswith(prefix):
-        return path[len(prefix) - 1 :]
-    return path
-
-
-def _auth_hashes(user: Any) -> list[str]:
-    """The user's session auth hash with ``SECRET_KEY``, then with each fallback key, as
-    Django checks a session (``""`` for a user model without one)."""
-    current = getattr(user, "get_session_auth_hash", None)
-    if current is None:
-        return [""]
-    fallbacks = getattr(user, "get_session_auth_fallback_hash", tuple)
-    return [current(), *fallbacks()]
-
-
-def _binding(auth_hash: str, user: Any) -> str:
-    hmac = salted_hmac(BINDING_SALT, str(user.pk), secret=auth_hash, algorithm="sha256")
-    return hmac.hexdigest()[:32]
-
-
-def _microseconds(moment: datetime) -> int:
-    return round(moment.timestamp() * 1_000_000)
-
-
-def sign_url(
-    path: str, user: Any, params: dict[str, Any] | None = None, expires: int | None = None
-) -> str:
-    """``path?params&sig=...`` acting as ``user`` for ``expires`` seconds, until the user's
-    password changes or their links are revoked; what is signed is ``path`` inside the app
-    (less the script prefix)."""
-    params = dict(params or {})
-    expires = conf.SIGNED_URL_EXPIRES if expires is None else expires
-    if not 0 < expires <= conf.SIGNED_URL_MAX_AGE:
-        raise ValueError(
-            f"expires must be between 1 and {conf.SIGNED_URL_MAX_AGE} seconds "
-            "(STREAM_EXPORTS['SIGNED_URL_MAX_AGE'])."
-        )
-    payload = {
-        "u": str(user.pk),
-        "p": _inside_app(path),
-        "q": _bound(params),
-        "e": int(time.time()) + expires,
-        "i": _microseconds(timezone.now()),
-        "h": _binding(_auth_hashes(user)[0], user),
-    }
-    params[SIGNATURE] = signing.dumps(payload, salt=conf.SIGNING_SALT, compress=True)
-    return f"{path}?{urlencode(params)}"
-
-
-def signed_user(request: HttpRequest) -> Any:
-    """The user the request's ``sig`` speaks for; ``AccessDenied(403)`` if it does not hold."""
-    token = request.GET.get(SIGNATURE, "")
-    try:
-        payload = signing.loads(token, salt=conf.SIGNING_SALT, max_age=conf.SIGNED_URL_MAX_AGE)
-    except signing.SignatureExpired:
-        raise AccessDenied(403, "signed URL has expired; ask for a new one.") from None
-    except signing.BadSignature:
-        raise AccessDenied(403, "signed URL is not valid (bad signature).") from None
-    if "h" not in payload:
-        raise AccessDenied(
-            403,
-            "signed URL was made by an earlier version, before links could be revoked; "
-            "ask for a new one.",
-        )
-    if payload.get("e", 0) < time.time():
-        raise AccessDenied(403, "signed URL has expired; ask for a new one.")
-    if payload.get("p") != request.path_info:
-        raise AccessDenied(403, "signed URL was made for another path.")
-    if payload.get("q") != _bound(request.GET):
-        raise AccessDenied(403, "signed URL does not allow changing its filters, fields or limit.")
-    return _still_bound(payload)
-
-
-def _still_bound(payload: dict[str, Any]) -> Any:
-    """The link's user, if still active and nothing revoked the link since it was made."""
-    revocations = LinkRevocation.objects.filter(user=OuterRef("pk")).values("user")
-    last = Subquery(revocations.annotate(last=Max("revoked_at")).values("last"))
-    users = get_user_model()._default_manager.annotate(**{_LAST_REVOCATION: last})
-    user = users.filter(pk=payload["u"]).first()
-    if user is None or not user.is_active:
-        raise AccessDenied(403, "signed URL's user no longer exists or is inactive.", user)
-    revoked = getattr(user, _LAST_REVOCATION)
-    if revoked is not None and payload.get("i", 0) < _microseconds(revoked):
-        when = revoked.isoformat(timespec="seconds")
-        message = f"signed URL was revoked (its user's links were revoked at {when})"
-        raise AccessDenied(403, f"{message}; ask for a new one.", user)
-    bindings = (_binding(auth_hash, user) for auth_hash in _auth_hashes(user))
-    if not any(constant_time_compare(payload["h"], binding) for binding in bindings):
-        raise AccessDenied(
-            403, "signed URL ended when its user's password changed; ask for a new one.", user
-        )
-    return user
-
-
-def request_user(request: HttpRequest) -> Any:
-    """The authenticated caller, or ``AccessDenied(401)``."""
+def request_caller(request: HttpRequest) -> Caller:
+    """The authenticated caller, or ``AccessDenied`` (401 nobody, 403 a link that does not
+    hold)."""
     if SIGNATURE in request.GET:
-        return signed_user(request)
+        link = signed_link(request)
+        return Caller(link.user, link)
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         raise AccessDenied(401, "authentication required: sign in, or use a signed URL.")
-    return user
+    return Caller(user)
+
+
+def request_user(request: HttpRequest) -> Any:
+    """The authenticated caller's user (:func:`request_caller`)."""
+    return request_caller(request).user
+
+
+__getattr__ = moved_names(__name__, {"sign_url": "stream_exports.links.sign_url"})

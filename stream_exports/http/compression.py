@@ -4,12 +4,21 @@
 chunk is flushed (a sync flush for gzip, a block flush for zstd), so the first
 line decodes at once and a stream stays a stream; the decoded body is byte for
 byte the identity body. Under API Gateway ``STREAM`` nothing else compresses.
+
+The first chunk is compressed and sent at once; each later one is compressed in a
+thread of a shared pool while the request's thread makes the next one (zlib and zstd
+let go of the GIL as they work), and sent once that next one is made: one chunk and its
+compressed form in flight at most, so a slow client holds no more than that.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 try:  # Python 3.14 has it; older ones take the backport (the ``zstd`` extra)
     from compression.zstd import ZstdCompressor  # type: ignore[import-not-found]
@@ -22,6 +31,7 @@ except ImportError:
 from django.http import HttpRequest
 
 from ..conf import conf
+from ..core.errors import Refusal
 
 __all__ = [
     "IDENTITY",
@@ -39,8 +49,10 @@ IDENTITY = "identity"
 Compress = Callable[[bytes, bool], bytes]
 
 
-class NotAcceptable(Exception):
+class NotAcceptable(Refusal):
     """The client refuses every encoding this server has (``identity;q=0``): a 406."""
+
+    status = 406
 
 
 def available() -> tuple[str, ...]:
@@ -58,8 +70,13 @@ def encoding_for(request: HttpRequest, stored: str = IDENTITY) -> str:
     return negotiate(request.headers.get("Accept-Encoding"), offered)
 
 
+#: RFC 9110, 12.4.2: ``qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )``.
+QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
+
+
 def _weights(header: str) -> dict[str, float]:
-    """``Accept-Encoding`` as {coding: q}; a malformed q counts as 0 (RFC 9110, 12.5.3)."""
+    """``Accept-Encoding`` as {coding: q}; a q outside the RFC's grammar counts as 0 (RFC
+    9110, 12.5.3), whatever ``float()`` would make of it (nan, 1e999, other scripts' digits)."""
     weights: dict[str, float] = {}
     for item in header.split(","):
         coding, *params = (part.strip() for part in item.split(";"))
@@ -69,10 +86,8 @@ def _weights(header: str) -> dict[str, float]:
         for param in params:
             name, _, value = param.partition("=")
             if name.strip().lower() == "q":
-                try:
-                    q = min(max(float(value), 0.0), 1.0)
-                except ValueError:
-                    q = 0.0
+                value = value.strip()
+                q = float(value) if QVALUE.fullmatch(value) else 0.0
         weights[coding.lower()] = q
     return weights
 
@@ -121,15 +136,40 @@ def _zstd(level: int) -> Compress:
     return compress
 
 
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _compressing() -> ThreadPoolExecutor:
+    """The process's compression threads (a thread per core), made on first use."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            workers = os.cpu_count() or 1
+            _pool = ThreadPoolExecutor(workers, thread_name_prefix="stream-exports-compress")
+        return _pool
+
+
 def compressed(chunks: Iterable[bytes], encoding: str) -> Iterator[bytes]:
-    """``chunks`` in ``encoding`` (``zstd`` or ``gzip``), each flushed as it comes, the
-    stream ended properly. Closing this generator closes ``chunks`` (and so the query)."""
+    """``chunks`` in ``encoding`` (``zstd`` or ``gzip``), each flushed, the stream ended
+    properly; the first chunk compressed and sent at once (the first bytes leave as soon
+    as uncompressed), each later one compressed while the next is made (one task of a
+    stream in the pool at a time, so in order). Closing this generator closes ``chunks``
+    (and so the query)."""
     compress = _zstd(conf.ZSTD_LEVEL) if encoding == "zstd" else _gzip(conf.GZIP_LEVEL)
     source = iter(chunks)
+    pending: Future[bytes] | None = None
     try:
         for chunk in source:
-            if out := compress(chunk, False):
+            yield compress(chunk, False)
+            break
+        for chunk in source:
+            out = pending.result() if pending is not None else b""
+            pending = _compressing().submit(compress, chunk, False)
+            if out:
                 yield out
+        if pending is not None and (out := pending.result()):
+            yield out
     finally:
         close = getattr(source, "close", None)
         if close is not None:
@@ -138,15 +178,21 @@ def compressed(chunks: Iterable[bytes], encoding: str) -> Iterator[bytes]:
 
 
 def decoded(chunks: Iterable[bytes], encoding: str) -> Iterator[bytes]:
-    """``chunks`` of a gzip stream (a stored job file), decoded as they come."""
+    """``chunks`` of a gzip stream (a stored job file), decoded as they come, every member
+    of it (a partitioned job's file is one member a piece)."""
     if encoding != "gzip":
         raise ValueError(f"cannot decode {encoding!r}")
     decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
     source = iter(chunks)
     try:
         for chunk in source:
-            if out := decoder.decompress(chunk):
-                yield out
+            while chunk:
+                if out := decoder.decompress(chunk):
+                    yield out
+                chunk = b""
+                if decoder.eof:  # a member ended: what follows is the next one's
+                    chunk = decoder.unused_data
+                    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
     finally:
         close = getattr(source, "close", None)
         if close is not None:

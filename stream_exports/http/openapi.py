@@ -1,6 +1,6 @@
 """An OpenAPI 3.1 description of the exports API, generated from the registry.
 
-Each dataset gets its own paths (``<name>.ndjson``, ``<name>.csv``, ``<name>/jobs``)
+Each dataset gets its own paths (``<name>.<format>`` per format, ``<name>/jobs``)
 so its filters are typed query parameters and its rows have a schema; the job
 paths are shared. What a parameter is and which format takes it comes from
 ``core.query.OPTIONS`` and the dataset's filters, so the document cannot drift
@@ -20,8 +20,9 @@ from django.urls import get_script_prefix, reverse
 from .. import __version__
 from ..core.datasets import Dataset
 from ..core.filters import Filter
-from ..core.formats import MEDIA_TYPES
-from ..core.query import CSV, FORMATS, NDJSON, OPTIONS, SIGNATURE
+from ..core.formats.base import Format
+from ..core.formats.registry import formats
+from ..core.query import OPTIONS, SIGNATURE, options_of
 from .responses import EVENT_STREAM, TEXT
 
 __all__ = ["ERROR_STATUSES", "JOB_ID", "document", "filter_schema", "record_schema"]
@@ -35,20 +36,28 @@ _INT64 = {"type": "integer", "format": "int64", "minimum": -(2**63), "maximum": 
 ERROR_STATUSES = {
     "400": "A parameter cannot be used; `param` names it.",
     "401": "Not signed in and no signed URL.",
-    "403": "Not allowed: the dataset or job, a bad or expired signature, or a CSRF failure.",
-    "404": "No such dataset, or no such job that the caller may see.",
+    "403": "Not allowed: a bad or expired signature, rows a signed URL was not made for "
+    "(`param`: `after`), a dataset the caller may no longer export (a job's download), "
+    "or a CSRF failure.",
+    "404": "No dataset that the caller may export (unknown and forbidden alike), or no such "
+    "job that the caller may see.",
     "406": "The client accepts none of the encodings the server offers, nor identity.",
     "409": "The job has already finished (cancel), or has no file (download).",
-    "429": "Too many streams open; retry after `Retry-After` seconds.",
+    "429": "Too many streams open, or jobs queued or running (the error names the cap); "
+    "retry after `Retry-After` seconds.",
     "503": "The database is unreachable; retry after `Retry-After` seconds.",
 }
 
 _FLAG_HELP = {
     "fields": "Field names, comma-separated, in the order wanted (default: all).",
-    "after": "Resume after this value of the cursor field.",
-    "limit": "At most this many rows.",
+    "after": "Resume after this value of the cursor field (a signed URL's own `after` is "
+    "its floor: never below it).",
+    "limit": "At most this many rows (a signed URL's: over every request it makes, "
+    "counted from its `after`).",
     "trailer": "End with the trailer line (default true).",
     "bom": "Start with a UTF-8 byte-order mark, for spreadsheets (default false).",
+    "labels": "Headers and choice values as people read them: the fields' labels and the "
+    "choices' labels (default false: names and stored values).",
     "download": "Send `Content-Disposition: attachment` with a file name.",
 }
 
@@ -146,18 +155,17 @@ def _signature() -> dict[str, Any]:
     return _query(SIGNATURE, {"type": "string"}, "A signed URL's signature (acts as its user).")
 
 
-def export_parameters(dataset: Dataset, format: str) -> list[dict[str, Any]]:
+def export_parameters(dataset: Dataset, format: Format) -> list[dict[str, Any]]:
     """The query parameters of ``dataset``'s export in ``format``: filters, options, ``sig``."""
     parameters = [
         _query(name, filter_schema(declared), declared.help)
         for name, declared in dataset.filters.items()
     ]
-    for name, option in OPTIONS.items():
-        if format in option.formats:
-            parameter = _query(name, _option_schema(dataset, name), _FLAG_HELP.get(name, ""))
-            if name == "fields":
-                parameter.update(style="form", explode=False)
-            parameters.append(parameter)
+    for name in options_of(format):
+        parameter = _query(name, _option_schema(dataset, name), _FLAG_HELP.get(name, ""))
+        if name == "fields":
+            parameter.update(style="form", explode=False)
+        parameters.append(parameter)
     return [*parameters, _signature()]
 
 
@@ -173,41 +181,54 @@ def _stream_errors() -> dict[str, Any]:
     return _errors("401", "403", "404", "429", "503")
 
 
-def export_operation(dataset: Dataset, format: str) -> dict[str, Any]:
+def export_operation(dataset: Dataset, format: Format) -> dict[str, Any]:
     """``GET <name>.<format>``."""
-    if format == CSV:
-        schema = {"type": "string", "description": "A header row of field names, then rows."}
-    else:
-        schema = {
-            "$ref": f"#/components/schemas/{_record_name(dataset)}",
-            "description": "One line per row, then a trailer line (see `trailer`).",
-        }
+    schema: dict[str, Any] = {"type": "string", "description": format.description}
+    if format.line_per_record:
+        schema = {"$ref": f"#/components/schemas/{_record_name(dataset)}", **schema}
+        del schema["type"]
     return {
-        "operationId": f"export_{format}_{_identifier(dataset.name)}",
-        "summary": f"{dataset.name} as {format.upper()}, streamed",
+        "operationId": f"export_{format.name}_{_identifier(dataset.name)}",
+        "summary": f"{dataset.name} as {format.title}, streamed",
         "tags": ["exports"],
         "parameters": export_parameters(dataset, format),
         "responses": {
-            "200": _body(MEDIA_TYPES[format], schema, "The rows, streamed."),
-            **_errors("400", "406"),
+            "200": _body(format.media_type, schema, "The rows, streamed."),
+            **_errors("400", *(("406",) if format.compressible else ())),
             **_stream_errors(),
         },
     }
 
 
 def job_start_operation(dataset: Dataset) -> dict[str, Any]:
-    """``POST <name>/jobs``: the export's filters and kept options, plus ``format``."""
-    kept = [p for p in export_parameters(dataset, NDJSON) if _kept_by_jobs(p["name"])]
-    formats = _query("format", {"type": "string", "enum": list(FORMATS), "default": NDJSON})
-    csv_only = [p for p in export_parameters(dataset, CSV) if p["name"] in _csv_only()]
+    """``POST <name>/jobs``: the export's filters and the options a job keeps (of any
+    format), plus ``format`` and ``notify``."""
+    kept: dict[str, dict[str, Any]] = {}
+    for format in formats():
+        for parameter in export_parameters(dataset, format):
+            if _kept_by_jobs(parameter["name"]):
+                kept.setdefault(parameter["name"], parameter)
+    names = [format.name for format in formats()]
+    chosen = _query("format", {"type": "string", "enum": names, "default": "ndjson"})
+    notify = _query(
+        "notify",
+        {"type": "boolean", "default": True},
+        "Mail the job's owner when it ends (if `NOTIFY_BY_EMAIL` is on and they have an "
+        "address); `notify=0`: not for this job.",
+    )
     return {
         "operationId": f"start_job_{_identifier(dataset.name)}",
         "summary": f"Export {dataset.name} in the background",
         "tags": ["jobs"],
-        "parameters": [*kept, *csv_only, formats],
+        "parameters": [*kept.values(), chosen, notify],
         "responses": {
             "202": _body(JSON, {"$ref": "#/components/schemas/Job"}, "The new job."),
-            **_errors("400", "401", "403", "404", "503"),
+            "200": _body(
+                JSON,
+                {"$ref": "#/components/schemas/Job"},
+                "The job this signed URL started already (posted again).",
+            ),
+            **_errors("400", "401", "403", "404", "429", "503"),
         },
     }
 
@@ -215,10 +236,6 @@ def job_start_operation(dataset: Dataset) -> dict[str, Any]:
 def _kept_by_jobs(name: str) -> bool:
     option = OPTIONS.get(name)
     return option is None or option.kept_by_jobs
-
-
-def _csv_only() -> set[str]:
-    return {n for n, o in OPTIONS.items() if o.kept_by_jobs and NDJSON not in o.formats}
 
 
 def _identifier(name: str) -> str:
@@ -251,11 +268,19 @@ def job_paths() -> dict[str, Any]:
     """The paths every job shares: status, events, log, download, cancel."""
     job = {"$ref": "#/components/schemas/Job"}
     follow = _query("follow", {"type": "boolean", "default": True}, "Keep following (default).")
-    last = _query("lastEventId", {"type": "integer", "minimum": 0}, "As `Last-Event-ID`.")
+    last = _query(
+        "lastEventId",
+        {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
+        "As `Last-Event-ID`.",
+    )
     events = _job_operation(
         "job_events",
         "The job's status events (server-sent events)",
-        {"200": _body(EVENT_STREAM, {"type": "string"}, "SSE"), **_stream_errors()},
+        {
+            "200": _body(EVENT_STREAM, {"$ref": "#/components/schemas/JobEvent"}, "SSE"),
+            **_errors("400"),
+            **_stream_errors(),
+        },
     )
     events["parameters"].append(last)
     log = _job_operation(
@@ -264,7 +289,7 @@ def job_paths() -> dict[str, Any]:
         {"200": _body(TEXT, {"type": "string"}, "Log lines."), **_stream_errors()},
     )
     log["parameters"].append(follow)
-    files = {media: {"schema": {"type": "string"}} for media in MEDIA_TYPES.values()}
+    files = {format.media_type: {"schema": {"type": "string"}} for format in formats()}
     download = _job_operation(
         "job_download",
         "The finished file",
@@ -313,8 +338,8 @@ def _job_path(route: str) -> str:
 def dataset_paths(dataset: Dataset) -> dict[str, Any]:
     """``dataset``'s export paths (one per format) and its jobs path."""
     paths: dict[str, Any] = {
-        app_path(format, dataset.name): {"get": export_operation(dataset, format)}
-        for format in FORMATS
+        app_path(format.name, dataset.name): {"get": export_operation(dataset, format)}
+        for format in formats()
     }
     paths[app_path("jobs", dataset.name)] = {"post": job_start_operation(dataset)}
     return paths
@@ -390,13 +415,13 @@ def components(datasets: Iterable[Dataset]) -> dict[str, Any]:
         "properties": {"error": {"type": "string"}, "param": {"type": "string"}},
     }
     nullable_time = {"type": ["string", "null"], "format": "date-time"}
-    job = {
+    status: dict[str, Any] = {
         "type": "object",
-        "required": ["id", "dataset", "format", "status", "links"],
+        "required": ["id", "dataset", "format", "status"],
         "properties": {
             "id": {"type": "string", "format": "uuid"},
             "dataset": {"type": "string"},
-            "format": {"type": "string", "enum": list(FORMATS)},
+            "format": {"type": "string", "enum": [format.name for format in formats()]},
             "status": {
                 "type": "string",
                 "enum": ["queued", "running", "succeeded", "failed", "cancelled"],
@@ -409,7 +434,27 @@ def components(datasets: Iterable[Dataset]) -> dict[str, Any]:
             "created_at": {"type": "string", "format": "date-time"},
             "started_at": nullable_time,
             "finished_at": nullable_time,
-            "links": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    }
+    links = {"type": "object", "additionalProperties": {"type": "string"}}
+    job = {
+        **status,
+        "required": [*status["required"], "links"],
+        "properties": {**status["properties"], "links": links},
+    }
+    event = {
+        "type": "object",
+        "description": "One event of the stream: `progress`, then one `done`.",
+        "required": ["event", "id", "data"],
+        "properties": {
+            "event": {"type": "string", "enum": ["progress", "done"]},
+            "id": {"type": "string", "pattern": "^[0-9]+$"},
+            "data": {
+                "type": "string",
+                "contentMediaType": JSON,
+                "contentSchema": {"$ref": "#/components/schemas/JobStatus"},
+            },
+            "retry": {"type": "integer", "minimum": 0},
         },
     }
     described = {
@@ -431,7 +476,14 @@ def components(datasets: Iterable[Dataset]) -> dict[str, Any]:
     }
     session = {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}
     return {
-        "schemas": {**schemas, "Error": error, "Job": job, "Dataset": described},
+        "schemas": {
+            **schemas,
+            "Error": error,
+            "Job": job,
+            "JobStatus": status,
+            "JobEvent": event,
+            "Dataset": described,
+        },
         "responses": errors,
         "securitySchemes": {"session": session},
     }

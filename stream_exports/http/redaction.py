@@ -43,18 +43,29 @@ SERVER_LOGGERS = (
     "django.request",
 )
 
-# ``sig=value`` after ``?``, ``&``, a space or a quote, or in another URL's encoded query
-# (``%3Fsig%3Dvalue``, ``%26sig%3Dvalue``); not ``mysig=``. The value runs to the next
-# ``&``, space or quote (in an encoded URL: to its end).
+
+def _letter(char: str) -> str:
+    """``char`` in a query's key as a server may write it: as it is or percent-encoded
+    (once, or twice inside another URL's encoded query), in either case."""
+    codes = sorted({f"{ord(char.lower()):02x}", f"{ord(char.upper()):02x}"})
+    return "(?:" + "|".join([char, *(f"%(?:25)?{code}" for code in codes)]) + ")"
+
+
+# ``sig=value`` (Django reads ``%73ig`` as ``sig``; ``SIG`` is hidden too) after ``?``,
+# ``&``, a space or a quote, or in another URL's encoded query (``%3Fsig%3Dvalue``,
+# ``%26sig%3Dvalue``); not ``mysig=``. The value runs to the next ``&``, space or quote (in
+# an encoded URL: to its end).
+_KEY = "(?i:" + "".join(_letter(char) for char in SIGNATURE) + ")"
 _SIGNED = re.compile(
-    rf"(?:(?<![A-Za-z0-9_.~%-])|(?<=%3[Ff])|(?<=%26))({SIGNATURE}(?:=|%3[Dd]))[^&\s\"'<>#]+",
+    rf"(?:(?<![A-Za-z0-9_.~%-])|(?<=%3[Ff])|(?<=%26))({_KEY}(?:=|%3[Dd]))[^&\s\"'<>#]+",
     flags=re.ASCII,
 )
 
 
 def hide_signatures(text: str) -> str:
-    """``text`` with the value of every ``sig=`` (or ``sig%3D``) replaced by ``[hidden]``."""
-    if SIGNATURE not in text:
+    """``text`` with the value of every ``sig=`` (or ``sig%3D``, ``%73ig=``, ``SIG=``)
+    replaced by ``[hidden]``."""
+    if "%" not in text and SIGNATURE not in text.lower():
         return text
     return _SIGNED.sub(rf"\1{HIDDEN}", text)
 

@@ -8,47 +8,36 @@ that same generator from the request's own thread, one chunk per hop.
 
 from __future__ import annotations
 
-import functools
-import logging
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, Concatenate, ParamSpec
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.cache import patch_vary_headers
 from django.utils.http import content_disposition_header
 
-from ..conf import conf
-from ..core.encoding import dumps
-from ..core.ndjson import CONNECTION_LOST, MEDIA_TYPE
+from .answers import NEVER_STORED
 from .compression import IDENTITY, NotAcceptable, compressed, decoded, encoding_for
+from .handoff import hand_off
 from .limits import TooManyStreams, limiter
-from .measure import CLIENT_GONE, ERROR, Stream, ameasured, counted, measured, refused
+from .measure import Stream, StreamOutcome, ameasured, counted, measured
+from .refusals import refusal
 
 __all__ = [
     "EVENT_STREAM",
-    "NDJSON",
     "TEXT",
     "StreamResponse",
-    "database_down_is_503",
     "in_request_thread",
     "is_asgi",
-    "json_error",
-    "json_response",
     "open_stream",
 ]
 
-NDJSON = MEDIA_TYPE
 TEXT = "text/plain; charset=utf-8"
 EVENT_STREAM = "text/event-stream; charset=utf-8"
 
-logger = logging.getLogger(__name__)
-
 _END = object()
-
-P = ParamSpec("P")
 
 Chunks = Iterator[bytes] | AsyncIterator[bytes]
 
@@ -111,7 +100,7 @@ class StreamResponse(StreamingHttpResponse):
         self._on_close = on_close
         self._source = content  # (what wraps it later, a middleware or the test client, aside)
         super().__init__(content, content_type=content_type, status=status)
-        self["Cache-Control"] = "no-cache"
+        self["Cache-Control"] = NEVER_STORED
         self["X-Accel-Buffering"] = "no"
         if filename and (disposition := content_disposition_header(True, filename)):
             self["Content-Disposition"] = disposition
@@ -162,6 +151,12 @@ class StreamResponse(StreamingHttpResponse):
                 await sync_to_async(on_close, thread_sensitive=True)()
 
 
+async def nothing() -> AsyncIterator[bytes]:
+    """No chunks: the body of a stream handed off (:mod:`~stream_exports.http.handoff`)."""
+    return
+    yield
+
+
 def open_stream(
     request: HttpRequest,
     user: Any,
@@ -181,29 +176,24 @@ def open_stream(
     are when the client takes it, decoded when not. ``stream``: what the record written
     when it ends says (:mod:`~stream_exports.http.measure`); bytes, times and how it
     ended are measured here. An export's or download's audit record is inserted here,
-    before ``make``, and ended with the stream."""
+    before ``make``, and ended with the stream. An async stream (a job's events or log
+    under ASGI) is handed to :class:`~stream_exports.http.handoff.JobStreams` when one
+    serves the request: it goes on after Django's request ends."""
     stream = stream if stream is not None else Stream("stream")
     stream.user = getattr(user, "pk", None)
-    encoding = stored
-    if compress:
-        try:
-            encoding = encoding_for(request, stored)
-        except NotAcceptable as exc:
-            refused(request, 406, str(exc), user)
-            return json_error(406, str(exc))
     try:
+        encoding = encoding_for(request, stored) if compress else stored
         release = limiter.acquire(user.pk)
-    except TooManyStreams as exc:
-        refused(request, 429, exc.message, user)
-        busy = json_error(429, exc.message)
-        busy["Retry-After"] = str(exc.retry_after)
-        return busy
+    except (NotAcceptable, TooManyStreams) as exc:
+        return refusal(request, exc, user)
     stream.encoding = encoding
+    on_close: Callable[[], None] | None
 
     def released() -> None:
         release()
-        stream.finish(CLIENT_GONE)  # (no-op when the stream's end was measured already)
+        stream.finish(StreamOutcome.CLIENT_GONE)  # (no-op once the stream's end was measured)
 
+    on_close = released
     try:
         stream.open_audit(request, user)
         chunks = make()
@@ -217,47 +207,15 @@ def open_stream(
         else:
             assert encoding == stored, "compressed streams are sync generators"
             chunks = ameasured(chunks, stream)
-        response = StreamResponse(request, chunks, content_type, filename, on_close=released)
+            if hand_off(getattr(request, "scope", None), chunks, released):
+                chunks, on_close = nothing(), None  # (JobStreams serves them, after Django)
+        response = StreamResponse(request, chunks, content_type, filename, on_close=on_close)
     except BaseException as exc:
         release()
-        stream.finish(ERROR, f"{type(exc).__name__}: {exc}")
+        stream.finish(StreamOutcome.ERROR, f"{type(exc).__name__}: {exc}")
         raise
     if compress:
         patch_vary_headers(response, ["Accept-Encoding"])
     if encoding != IDENTITY:
         response["Content-Encoding"] = encoding
     return response
-
-
-def json_error(status: int, message: str, param: str | None = None) -> JsonResponse:
-    """``{"error": message[, "param": name]}`` with ``status``."""
-    body = {"error": message} if param is None else {"error": message, "param": param}
-    response = JsonResponse(body, status=status, json_dumps_params={"ensure_ascii": False})
-    response["Cache-Control"] = "no-cache"
-    return response
-
-
-def json_response(body: Any, status: int = 200) -> HttpResponse:
-    """JSON encoded like the exports (ISO datetimes with microseconds), never cached."""
-    response = HttpResponse(dumps(body), status=status, content_type="application/json")
-    response["Cache-Control"] = "no-cache"
-    return response
-
-
-def database_down_is_503(
-    view: Callable[Concatenate[HttpRequest, P], HttpResponseBase],
-) -> Callable[Concatenate[HttpRequest, P], HttpResponseBase]:
-    """A view whose database is unreachable (restart, failover) answers 503 with
-    ``Retry-After`` instead of a 500 page: clients retry it."""
-
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
-        try:
-            return view(request, *args, **kwargs)
-        except CONNECTION_LOST as exc:
-            logger.warning("database unavailable for %s: %s", request.path, exc)
-            response = json_error(503, "the database is unavailable; retry in a few seconds.")
-            response["Retry-After"] = str(conf.UNAVAILABLE_RETRY_AFTER)
-            return response
-
-    return wrapper

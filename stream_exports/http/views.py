@@ -1,41 +1,31 @@
-"""The exports API: the dataset listing, NDJSON exports, revoking one's signed links, and a
-readiness answer."""
+"""The exports API: the dataset listing, the exports (one view, every format), the OpenAPI
+document, revoking one's signed links, and a readiness answer."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.db import connections
+from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from ..audit import trail
 from ..core.datasets import Dataset, registry
-from ..core.formats import MEDIA_TYPES, export_chunks
-from ..core.ndjson import Position
-from ..core.query import CSV, parse_export_query
-from ..core.query import NDJSON as NDJSON_FORMAT
-from ..models import LinkRevocation
-from .access import AccessDenied, request_user
-from .audit import asked
+from ..core.errors import Refusal
+from ..core.exports import Export
+from ..core.formats.registry import formats
+from ..core.query import parse_export_query
+from ..links.models import revoke_links as revoke_all_links
+from .access import AccessDenied, request_caller, request_user
+from .answers import database_down_is_503, json_document, json_response
+from .exports import export_response
 from .job_views import session_or_signed_post
-from .measure import Stream
 from .openapi import document
-from .refusals import REFUSALS, denied, refusal
-from .responses import database_down_is_503, json_response, open_stream
+from .refusals import denied, refusal
 
-__all__ = [
-    "dataset_list",
-    "describe",
-    "export",
-    "export_csv",
-    "export_ndjson",
-    "health",
-    "openapi_document",
-    "revoke_links",
-]
+__all__ = ["dataset_list", "describe", "export", "health", "openapi_document", "revoke_links"]
 
 
 def describe(dataset: Dataset) -> dict[str, Any]:
@@ -49,8 +39,8 @@ def describe(dataset: Dataset) -> dict[str, Any]:
             {"name": name, "type": f.type, "help": f.help} for name, f in dataset.filters.items()
         ],
         "urls": {
-            "ndjson": reverse("stream_exports:ndjson", args=[dataset.name]),
-            "csv": reverse("stream_exports:csv", args=[dataset.name]),
+            format.name: reverse(f"stream_exports:{format.name}", args=[dataset.name])
+            for format in formats()
         },
     }
 
@@ -70,7 +60,7 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
     except AccessDenied as exc:
         return denied(request, exc)
     allowed = [describe(d) for d in registry if d.has_permission(user)]
-    return JsonResponse(allowed, safe=False, json_dumps_params={"ensure_ascii": False})
+    return json_document(allowed)
 
 
 @require_safe
@@ -83,7 +73,7 @@ def openapi_document(request: HttpRequest) -> HttpResponse:
     except AccessDenied as exc:
         return denied(request, exc)
     allowed = [d for d in registry if d.has_permission(user)]
-    return JsonResponse(document(allowed), json_dumps_params={"ensure_ascii": False})
+    return json_document(document(allowed))
 
 
 @session_or_signed_post
@@ -94,7 +84,7 @@ def revoke_links(request: HttpRequest) -> HttpResponseBase:
         user = request_user(request)
     except AccessDenied as exc:
         return denied(request, exc)
-    revocation = LinkRevocation.objects.revoke(user, by=user, reason="revoked by the user")
+    revocation = revoke_all_links(user, by=user, reason="revoked by the user")
     body = {
         "revoked_at": revocation.revoked_at,
         "message": "every signed URL made for you until now is refused from now on.",
@@ -102,52 +92,22 @@ def revoke_links(request: HttpRequest) -> HttpResponseBase:
     return json_response(body)
 
 
+@require_safe
+@database_down_is_503
 def export(request: HttpRequest, name: str, format: str) -> HttpResponseBase:
-    """The dataset ``name`` in ``format``, streamed; refusals before the first byte."""
+    """``GET /exports/<name>.<format>``: the dataset in ``format``, streamed; refusals
+    before the first byte."""
     user = None
     try:
-        user = request_user(request)
-        dataset = registry.allowed(name, user)
-        query = parse_export_query(dataset, request.GET, format)
-    except REFUSALS as exc:
+        caller = request_caller(request)
+        user = caller.user
+        dataset = registry.exportable(name, user)
+        query = caller.bound(parse_export_query(dataset, request.GET, format))
+    except Refusal as exc:
         return refusal(request, exc, user)
-    filename = None
-    if query.download:
-        filename = f"{name}-{timezone.now():%Y%m%dT%H%M%SZ}.{format}"
-    plan, label, position = query.row_plan(user), f"export {name!r}", Position()
-    stream = Stream(
-        "export",
-        format=format,
-        dataset=name,
-        position=position,
-        params=asked(request.GET),
-        fields=list(query.fields),
-    )
-
-    def chunks() -> Iterator[bytes]:
-        return export_chunks(
-            format,
-            plan,
-            query.fields,
-            label=label,
-            trailer=query.trailer,
-            bom=query.bom,
-            position=position,
-        )
-
-    media_type = MEDIA_TYPES[format]
-    return open_stream(request, user, chunks, media_type, filename, compress=True, stream=stream)
-
-
-@require_safe
-@database_down_is_503
-def export_ndjson(request: HttpRequest, name: str) -> HttpResponseBase:
-    """``GET /exports/<name>.ndjson``: the dataset as NDJSON, streamed, with a trailer."""
-    return export(request, name, NDJSON_FORMAT)
-
-
-@require_safe
-@database_down_is_503
-def export_csv(request: HttpRequest, name: str) -> HttpResponseBase:
-    """``GET /exports/<name>.csv``: the dataset as CSV, streamed, a header row first."""
-    return export(request, name, CSV)
+    export = Export.of_query(query, user)
+    # The database the rows are read from (READ_DATABASE), reached before the first byte:
+    # while it is down, a 503 with Retry-After rather than a stream that fails at once.
+    connections[export.content.plan.queryset.db].ensure_connection()
+    params = trail.asked(request.GET)
+    return export_response(request, user, export, download=query.download, params=params)

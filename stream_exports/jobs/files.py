@@ -24,6 +24,8 @@ from typing import IO, Any, Protocol, TypeGuard
 
 from django.core.files.storage import Storage
 
+from .checkpoint import FileState
+
 __all__ = [
     "GZIP",
     "FilePart",
@@ -201,9 +203,11 @@ class PathSink:
         os.replace(self.path + ".part", self.path)
 
     def discard(self) -> None:
-        self.file.close()
-        if os.path.exists(self.path + ".part"):
-            os.unlink(self.path + ".part")
+        try:
+            self.file.close()  # (may fail too on a full disk, with what it still holds)
+        finally:
+            if os.path.lexists(self.path + ".part"):
+                os.unlink(self.path + ".part")
 
 
 class StorageSink:
@@ -225,8 +229,10 @@ class StorageSink:
         self.file.close()
 
     def discard(self) -> None:
-        self.file.close()
-        self.storage.delete(self.name)
+        try:
+            self.file.close()
+        finally:
+            self.storage.delete(self.name)
 
 
 def _has_paths(storage: Storage) -> bool:
@@ -249,9 +255,16 @@ def open_sink(
     return PathSink(storage, name) if _has_paths(storage) else StorageSink(storage, name)
 
 
-def discard(storage: Storage, file: Mapping[str, Any]) -> None:
-    """Drop a file left unfinished at a checkpoint (``JobFile.checkpoint``'s state)."""
-    open_sink(storage, str(file["name"]), {}, file["sink"]).discard()
+def discard(storage: Storage, file: FileState) -> None:
+    """Drop a file left unfinished at a checkpoint, with the pieces of a partitioned one
+    (``sink["pieces"]``: their names)."""
+    pieces = list(file.sink.get("pieces", ()))
+    for name in pieces:
+        for each in (name,) if is_s3(storage) else (name, name + ".part"):
+            storage.delete(each)
+    if pieces and not file.sink.get("upload_id"):
+        return  # (no upload, and the file itself is not made until the pieces are joined)
+    open_sink(storage, file.name, {}, file.sink).discard()
 
 
 class JobFile:
@@ -260,12 +273,12 @@ class JobFile:
     def __init__(self, sink: Sink, gzip: GzipWriter | None, stored: int = 0) -> None:
         self.sink, self.gzip, self.stored = sink, gzip, stored
 
-    def write(self, chunk: bytes) -> dict[str, Any] | None:
+    def write(self, chunk: bytes) -> FileState | None:
         """Write ``chunk`` (whole lines); a checkpoint when that completed a part, else None."""
         self._put(self.gzip.write(chunk) if self.gzip else chunk)
         return self.checkpoint() if self.sink.pending >= PART else None
 
-    def checkpoint(self) -> dict[str, Any] | None:
+    def checkpoint(self) -> FileState | None:
         """Store what is pending, if it makes a part, and return the state to continue
         from; None when too little is pending yet (write on) or the sink cannot."""
         if not self.sink.continuable:
@@ -276,18 +289,12 @@ class JobFile:
             return None
         return self._state()
 
-    def opened(self) -> dict[str, Any] | None:
-        """The checkpoint of the file as just opened (or continued), so that an upload is
+    def opened(self) -> FileState | None:
+        """The state of the file as just opened (or continued), so that an upload is
         known, and dropped, even if the job dies before its first part."""
         if not self.sink.continuable or self.sink.pending:
             return None
-        gzip = {"crc": self.gzip.crc, "size": self.gzip.size} if self.gzip else None
-        return {
-            "name": self.sink.name,
-            "sink": self.sink.cut(),
-            "gzip": gzip,
-            "stored": self.stored,
-        }
+        return self._state()
 
     def save(self) -> None:
         """Finish the file and make it whole."""
@@ -298,11 +305,11 @@ class JobFile:
     def discard(self) -> None:
         self.sink.discard()
 
-    def _state(self) -> dict[str, Any]:
+    def _state(self) -> FileState:
         """Store what is pending; the file's state from here."""
         sink = self.sink.cut()
         gzip = {"crc": self.gzip.crc, "size": self.gzip.size} if self.gzip else None
-        return {"name": self.sink.name, "sink": sink, "gzip": gzip, "stored": self.stored}
+        return FileState(self.sink.name, sink, gzip, self.stored)
 
     def _put(self, data: bytes) -> None:
         self.stored += len(data)

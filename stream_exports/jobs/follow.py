@@ -18,10 +18,10 @@ from django.db import DatabaseError, connections
 
 from ..conf import conf
 from ..core.encoding import dumps, escape_separators
-from ..models import ExportJob, JobEvent, JobLogLine
 from . import feeds
 from .feeds import Item
 from .lifecycle import reap_if_stale
+from .models import ExportJob, JobEvent, JobLogLine
 
 __all__ = ["EventFollower", "Follower", "LogFollower", "afollow", "follow", "sse_frame"]
 

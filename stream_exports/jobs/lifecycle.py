@@ -11,30 +11,41 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Count, Max, Q
 from django.http import QueryDict
 from django.utils import timezone
 
+from ..audit import trail
+from ..audit.trail import AuditOutcome
 from ..conf import conf
 from ..core.datasets import Dataset, registry
 from ..core.encoding import dumps
-from ..core.query import NDJSON, ExportQuery, job_params, parse_export_query
-from ..models import (
-    JOB_START,
-    AuditRecord,
+from ..core.errors import OverCap, Refusal
+from ..core.formats.base import Format
+from ..core.formats.registry import get_format
+from ..core.query import ExportQuery, job_params, parse_export_query
+from . import push
+from .checkpoint import Checkpoint, FileState
+from .files import discard
+from .models import (
+    SITE_LENGTH,
+    UNFINISHED,
     ExportJob,
     JobEvent,
     JobLogLine,
-    Outcome,
-    Status,
+    JobStatus,
     job_storage,
 )
-from . import push
-from .files import discard
+from .signals import job_finished
 
 __all__ = [
     "JobError",
+    "NotPartitionable",
+    "TooManyJobs",
+    "check_job_caps",
+    "check_partitions",
     "create_job",
     "finish",
     "log",
@@ -63,41 +74,115 @@ def query_for(job: ExportJob) -> tuple[Dataset, ExportQuery]:
     return dataset, parse_export_query(dataset, params, job.format)
 
 
+class NotPartitionable(Refusal):
+    """``partitions=`` on a job that cannot be split (a 400 naming it)."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"partitions: {message}", param="partitions")
+
+
+def check_partitions(format: Format, partitions: int | None, *, source: bool = False) -> None:
+    """:class:`NotPartitionable` when ``partitions`` (more than 1) cannot be had for a job
+    of ``format`` (of a source's rows: an admin changelist's own order)."""
+    if partitions is None or partitions <= 1:
+        return
+    if not format.continuable:
+        raise NotPartitionable(
+            f"{format.title} files are written in one piece; ask for CSV or NDJSON to split it."
+        )
+    if source:
+        raise NotPartitionable("rows in a changelist's own order are written in one piece.")
+    if partitions > conf.MAX_PARTITIONS:
+        raise NotPartitionable(f"at most {conf.MAX_PARTITIONS} (MAX_PARTITIONS).")
+
+
+class TooManyJobs(OverCap):
+    """Over a job cap (a 429 naming it)."""
+
+
+def check_job_caps(owner: Any) -> None:
+    """:class:`TooManyJobs` when ``owner`` has ``MAX_JOBS_PER_USER`` jobs queued or running,
+    or the site ``MAX_JOBS``: counted in the job table, so every process sees the same.
+    Called in the transaction that creates the job: it locks the owner's row (where the
+    database has row locks), so one user's starts at the same moment are counted one after
+    another; different users' may each pass the site cap's last place."""
+    total_cap, user_cap = conf.MAX_JOBS, conf.MAX_JOBS_PER_USER
+    if not (total_cap or user_cap):
+        return
+    if getattr(owner, "pk", None) is not None:
+        users = get_user_model()._default_manager.select_for_update()
+        list(users.filter(pk=owner.pk).values("pk"))
+    unfinished = ExportJob.objects.filter(status__in=UNFINISHED)
+    counts = unfinished.aggregate(total=Count("pk"), mine=Count("pk", filter=Q(owner=owner)))
+    if user_cap and counts["mine"] >= user_cap:
+        raise TooManyJobs(
+            f"you have {counts['mine']} jobs queued or running, the most allowed "
+            "(MAX_JOBS_PER_USER); wait for one to end, or cancel one."
+        )
+    if total_cap and counts["total"] >= total_cap:
+        raise TooManyJobs(
+            f"{counts['total']} jobs are queued or running, the most allowed on this site "
+            "(MAX_JOBS); try again soon."
+        )
+
+
 def create_job(
     dataset: Dataset,
     params: QueryDict | dict[str, str],
     owner: Any,
     source: dict[str, Any] | None = None,
-    format: str = NDJSON,
+    format: Format | str = "ndjson",
     origin: dict[str, Any] | None = None,
+    *,
+    notify: bool = True,
+    site: str = "",
+    link_digest: str | None = None,
+    partitions: int | None = None,
 ) -> ExportJob:
     """Validate ``params`` (``ParamError`` if bad) and queue a job for ``owner`` that
     writes ``format``. ``source`` names rows other than the dataset's own (``jobs.sources``).
-    The job's start is audited with ``origin`` (who asked, as ``http.audit.origin`` says;
-    default: ``{"via": "code"}``) and ended by :func:`finish`.
+    The job's start is audited with ``origin`` (who asked: ``audit.trail.origin``;
+    default: the project's code) and ended by :func:`finish`. ``notify``: tell the owner
+    when it ends; ``site``: the absolute URL the app is served under where it was started
+    (``https://host/prefix/``), the base of the links that tell them (none if longer than
+    the column holds: a cut URL would point nowhere). ``link_digest``: the signed URL that
+    started it (unique: ``IntegrityError`` if it started one already). ``partitions``: how
+    many to split it in (1: none; None: ``PARTITION_ROWS`` decides; ``NotPartitionable``
+    if it cannot be split).
     """
+    format = get_format(format) if isinstance(format, str) else format
+    check_partitions(format, partitions, source=bool(source))
     query = QueryDict(mutable=True)
     for key, value in params.lists() if isinstance(params, QueryDict) else params.items():
         query.setlist(key, value if isinstance(value, list) else [value])
     query = job_params(query)
     fields = parse_export_query(dataset, query, format).fields
     job = ExportJob.objects.create(
-        dataset=dataset.name, format=format, params=query.dict(), owner=owner, source=source or {}
+        dataset=dataset.name,
+        format=format.name,
+        params=query.dict(),
+        owner=owner,
+        source=source or {},
+        notify=notify,
+        site=site if len(site) <= SITE_LENGTH else "",
+        link_digest=link_digest,
+        partitions=partitions,
     )
     described = {"source": source.get("description") or source.get("kind")} if source else {}
-    AuditRecord.objects.start(
-        kind=JOB_START,
-        user=owner,
+    trail.job_started(
+        job.pk,
+        owner,
         dataset=job.dataset,
-        format=format,
-        job=job.pk,
+        format=format.name,
         params={**job.params, **described},
         fields=list(fields),
-        **(origin or {"via": "code"}),
+        origin=origin,
     )
     record_event(job, "progress")
     of = f" of {source['description']}" if source and source.get("description") else ""
-    kind = "" if format == NDJSON else f" {format.upper()}"
+    kind = "" if format.name == "ndjson" else f" {format.name.upper()}"
     log(job, f"queued: {dataset.name}{kind} export{of}{describe_params(job.params)}")
     return job
 
@@ -132,20 +217,22 @@ def record_event(job: ExportJob, kind: str) -> int:
 
 
 def log(job: ExportJob, message: str) -> int:
-    """Append a line to the job's log (also to the ``stream_exports`` logger)."""
-    logger.info("job %s: %s", job.pk, message)
-    return _append(JobLogLine, job, message=message.replace("\r", " ").replace("\n", " "))
+    """Append a line to the job's log (also to the ``stream_exports`` logger), one line:
+    whatever breaks a line (a parameter's CR/LF) is a space."""
+    line = " ".join(message.splitlines())
+    logger.info("job %s: %s", job.pk, line)
+    return _append(JobLogLine, job, message=line)
 
 
 #: How a job's end reads in the audit trail.
 JOB_OUTCOMES = {
-    Status.SUCCEEDED: Outcome.COMPLETE,
-    Status.FAILED: Outcome.FAILED,
-    Status.CANCELLED: Outcome.CUT,
+    JobStatus.SUCCEEDED: AuditOutcome.COMPLETE,
+    JobStatus.FAILED: AuditOutcome.FAILED,
+    JobStatus.CANCELLED: AuditOutcome.CUT,
 }
 
 
-def finish(job: ExportJob, status: Status, error: str = "") -> bool:
+def finish(job: ExportJob, status: JobStatus, error: str = "") -> bool:
     """End an unfinished job: final log line, then the status, then one ``done`` event.
 
     The log line comes first, so a log follower that sees the job finished has
@@ -156,7 +243,7 @@ def finish(job: ExportJob, status: Status, error: str = "") -> bool:
     took = (job.finished_at - job.started_at).total_seconds() if job.started_at else 0.0
     detail = f": {error}" if error else ""
     log(job, f"{status.value}: {job.rows} rows, {job.bytes} bytes in {took:.1f} s{detail}")
-    ended = ExportJob.objects.filter(pk=job.pk, status__in=[Status.QUEUED, Status.RUNNING]).update(
+    ended = ExportJob.objects.filter(pk=job.pk, status__in=UNFINISHED).update(
         status=status,
         error=error,
         finished_at=job.finished_at,
@@ -166,19 +253,22 @@ def finish(job: ExportJob, status: Status, error: str = "") -> bool:
         checkpoint={},
     )
     if ended:
-        outcome = JOB_OUTCOMES[status]
-        AuditRecord.objects.end_job(job.pk, outcome, rows=job.rows, bytes=job.bytes, reason=error)
-        if status != Status.SUCCEEDED and job.checkpoint.get("file"):
-            abandon_file(job)
+        trail.job_ended(job.pk, JOB_OUTCOMES[status], job.rows, job.bytes, error)
+        saved = Checkpoint.from_json(job.checkpoint)
+        if status != JobStatus.SUCCEEDED and saved is not None and saved.file is not None:
+            abandon_file(job, saved.file)
         job.status, job.error, job.checkpoint = status, error, {}
         record_event(job, "done")
+        for receiver, result in job_finished.send_robust(ExportJob, job=job):
+            if isinstance(result, Exception):
+                logger.error("job %s: %r failed on job_finished", job.pk, receiver, exc_info=result)
     return bool(ended)
 
 
-def abandon_file(job: ExportJob) -> None:
+def abandon_file(job: ExportJob, file: FileState) -> None:
     """Drop the half-written file of a job that will not finish it (abort its upload)."""
     try:
-        discard(job_storage(), job.checkpoint["file"])
+        discard(job_storage(), file)
     except Exception:
         logger.warning("job %s: could not drop its unfinished file", job.pk, exc_info=True)
 
@@ -187,23 +277,23 @@ def reap_if_stale(job: ExportJob) -> bool:
     """Fail ``job`` now if it runs but its worker stopped beating; True if it did."""
     now = timezone.now()
     limit = now - timedelta(seconds=conf.JOB_STALE_AFTER)
-    if job.status != Status.RUNNING or (job.heartbeat_at and job.heartbeat_at >= limit):
+    if job.status != JobStatus.RUNNING or (job.heartbeat_at and job.heartbeat_at >= limit):
         return False
     # Many watchers may find the job stale at once: the one whose conditional update
     # moves the heartbeat on is the reaper; the others see a fresh beat and stand by.
     claimed = ExportJob.objects.filter(
-        pk=job.pk, status=Status.RUNNING, heartbeat_at=job.heartbeat_at
+        pk=job.pk, status=JobStatus.RUNNING, heartbeat_at=job.heartbeat_at
     ).update(heartbeat_at=now)
     if not claimed:
         return False
     since = job.heartbeat_at.isoformat() if job.heartbeat_at else "never"
-    return finish(job, Status.FAILED, f"worker {job.worker} stopped (last heartbeat {since})")
+    return finish(job, JobStatus.FAILED, f"worker {job.worker} stopped (last heartbeat {since})")
 
 
 def reap_stale_jobs() -> int:
     """Fail running jobs whose worker stopped beating; returns how many."""
     limit = timezone.now() - timedelta(seconds=conf.JOB_STALE_AFTER)
-    stale = ExportJob.objects.filter(status=Status.RUNNING).filter(
+    stale = ExportJob.objects.filter(status=JobStatus.RUNNING).filter(
         Q(heartbeat_at__lt=limit) | Q(heartbeat_at__isnull=True)
     )
     return sum(reap_if_stale(job) for job in stale)
@@ -212,5 +302,5 @@ def reap_stale_jobs() -> int:
 def request_cancel(job: ExportJob) -> None:
     """Ask a job to stop: a queued one stops now, a running one at its next chunk."""
     ExportJob.objects.filter(pk=job.pk).update(cancel_requested=True)
-    if job.status == Status.QUEUED:
-        finish(job, Status.CANCELLED, "cancelled before it started")
+    if job.status == JobStatus.QUEUED:
+        finish(job, JobStatus.CANCELLED, "cancelled before it started")

@@ -73,7 +73,7 @@ def sender_loop() -> asyncio.AbstractEventLoop:
 
     The channel layer keeps its connection per event loop: ``async_to_sync``
     from a plain thread would make a thread, a loop and a connection for each
-    push (about 80 ms beside a busy export thread; 5-30 ms this way).
+    push, each a slow start beside a busy export thread.
     """
     global _sender
     with _sender_lock:

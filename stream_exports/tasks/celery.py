@@ -1,29 +1,6 @@
-"""``CeleryRunner``: each job a Celery task (``pip install "stream_exports[celery]"``).
+"""Moved to :mod:`stream_exports.runners.on_celery`; this path warns and goes in 1.0."""
 
-The task's name, ``stream_exports.run_job``, does not change: route it with Celery's
-``task_routes``. The project's Celery app finds it with ``app.autodiscover_tasks()``.
-"""
+from ..moved import moved_module
+from ..runners.on_celery import *  # noqa: F403
 
-from __future__ import annotations
-
-from celery import shared_task
-
-from ..jobs.runners import run_in_worker
-
-__all__ = ["TASK_NAME", "CeleryRunner", "run_export_job"]
-
-#: The name workers know the task by (and ``task_routes`` route it by).
-TASK_NAME = "stream_exports.run_job"
-
-
-@shared_task(name=TASK_NAME, ignore_result=True)
-def run_export_job(job_id: str) -> None:
-    """Run the job in the Celery worker."""
-    run_in_worker(job_id)
-
-
-class CeleryRunner:
-    """Sends :func:`run_export_job` to the project's Celery broker."""
-
-    def submit(self, job_id: str) -> None:
-        run_export_job.delay(job_id)
+moved_module(__name__, "stream_exports.runners.on_celery")

@@ -9,11 +9,12 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
-from stream_exports.http.access import sign_url
+from stream_exports.datasets import registry
+from stream_exports.links.signing import sign_url
 from stream_exports.models import AuditRecord, LinkRevocation
 
 from ..streams import status_of
-from .changelist import client_for, run_action
+from .changelist import client_for, export
 
 AUDIT = "/admin/stream_exports/auditrecord/"
 REVOCATIONS = "/admin/stream_exports/linkrevocation/"
@@ -23,32 +24,30 @@ EXPORT = "/exports/orders.ndjson"
 def test_the_audit_trail_is_read_only_filtered_and_searched(world, audited):
     staff = client_for(world, "staff")
     b"".join(staff.get(EXPORT + "?limit=2").streaming_content)
-    run_action(staff, "export_ndjson_background", "paid__exact=1")
+    export(staff, "paid__exact=1", mode="background")
     admin = client_for(world, "superuser")
     page = admin.get(AUDIT)
     assert page.status_code == 200
     for facet in ("outcome__exact=complete", "kind=export", "kind=job", "via=session"):
         assert f"?{facet}" in page.content.decode()
-    [export, job] = audited()
+    [exported, job] = audited()
     found = admin.get(AUDIT, {"q": "staff", "kind": "job"}).content.decode()
     assert f"{AUDIT}{job.pk}/change/" in found
-    assert f"{AUDIT}{export.pk}/change/" not in found
-    detail = admin.get(f"{AUDIT}{export.pk}/change/")
+    assert f"{AUDIT}{exported.pk}/change/" not in found
+    detail = admin.get(f"{AUDIT}{exported.pk}/change/")
     assert detail.status_code == 200
     assert 'name="_save"' not in detail.content.decode()  # nothing to change
     assert admin.get(f"{AUDIT}add/").status_code == 403
-    assert admin.post(f"{AUDIT}{export.pk}/delete/", {"post": "yes"}).status_code == 403
-    assert AuditRecord.objects.filter(pk=export.pk).exists()
+    assert admin.post(f"{AUDIT}{exported.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert AuditRecord.objects.filter(pk=exported.pk).exists()
     assert staff.get(AUDIT).status_code == 403  # (no view_auditrecord)
 
 
 def test_the_admins_exports_are_audited_as_session_exports(world, audited):
     staff = client_for(world, "staff")
-    response = run_action(
-        staff, "export_csv_now", "paid__exact=1", across=False, selected=["2", "4"]
-    )
+    response = export(staff, "paid__exact=1", format="csv", across=False, selected=["2", "4"])
     body = b"".join(response.streaming_content)
-    run_action(staff, "export_ndjson_background", "paid__exact=1&q=ana")
+    export(staff, "paid__exact=1&q=ana", mode="background")
     [now, background] = audited()
     assert (now.kind, now.via, now.format, now.outcome) == (
         "admin-export",
@@ -59,7 +58,8 @@ def test_the_admins_exports_are_audited_as_session_exports(world, audited):
     assert now.params == {"source": "an admin changelist (?paid__exact=1)", "selected": 2}
     assert now.bytes == len(body)
     assert (background.kind, background.via, background.outcome) == ("job", "session", "complete")
-    assert background.params == {"source": "an admin changelist (?paid__exact=1&q=ana)"}
+    assert background.params["source"] == "an admin changelist (?paid__exact=1&q=ana)"
+    assert background.params["fields"] == ",".join(registry.get("orders").fields)
 
 
 def test_staff_revoke_their_own_links_in_one_step(world, exporter):

@@ -7,10 +7,10 @@ import json
 import pytest
 from django.test import Client
 
-from stream_exports.aws.events import invocation_payload
 from stream_exports.core.datasets import registry
 from stream_exports.jobs.lifecycle import create_job
 from stream_exports.models import ExportJob
+from stream_exports.runners.on_lambda import invocation_payload
 
 pytestmark = pytest.mark.usefixtures("committed_jobs")
 
@@ -67,6 +67,9 @@ def test_events_refuses_the_same_body_from_api_gateway(queued_job, headers, says
         (b'{"Records": [{"eventSource": "aws:sqs"}]}', "not a stream_exports job"),
         (b'{"stream_exports_job": "forged:value"}', "not signed by this project"),
         (b"[1, 2]", "not a stream_exports job"),
+        (b"[" * 100_000, "not JSON"),  # (issue 25: json raised RecursionError, a 500)
+        (b'{"stream_exports_job": [1]}', "not signed by this project"),
+        (b'{"stream_exports_job": {"a": 1}}', "not signed by this project"),
     ],
 )
 def test_events_refuses_what_is_not_a_signed_job_event(queued_job, body, says):

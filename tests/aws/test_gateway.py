@@ -13,7 +13,7 @@ from django.urls import reverse, set_script_prefix
 
 from stream_exports.aws import settings as aws_settings
 from stream_exports.aws.gateway import public_prefix
-from stream_exports.http.access import sign_url
+from stream_exports.links.signing import sign_url
 
 pytestmark = pytest.mark.django_db
 
@@ -154,7 +154,7 @@ def test_hosts_other_than_the_gateways_are_refused(world):
 
 
 def test_each_mistake_on_lambda_is_a_warning_and_the_deployed_settings_have_none(monkeypatch):
-    from stream_exports import checks
+    from stream_exports.aws import checks
 
     assert checks.check_api_gateway() == []  # not on Lambda: nothing to say
     for name, value in ON_LAMBDA.items():
@@ -168,3 +168,107 @@ def test_each_mistake_on_lambda_is_a_warning_and_the_deployed_settings_have_none
         assert "stream_exports.W003" in [warning.id for warning in checks.check_api_gateway()]
     with deployed():
         assert checks.check_api_gateway() == []
+
+
+HOSTILE_PEER = "203.0.113.66"  # a client that reaches the server directly, not the adapter
+
+
+def start_job_as(client: Client, world, context: dict[str, Any], **headers: str):
+    start = sign_url(reverse("stream_exports:jobs", args=["orders"]), world["users"]["staff"])
+    gateway = {"x_amzn_request_context": json.dumps(context), "host": API_HOST, **headers}
+    return client.post(start, headers=gateway, REMOTE_ADDR=headers.pop("peer", "127.0.0.1"))
+
+
+def test_the_request_context_of_a_peer_that_is_not_the_adapter_is_ignored(world):
+    """Issue 25, tried: a client reaching the server sent its own x-amzn-request-context and
+    every link the app made was built on the path it chose."""
+    context = {"stage": "prod", "path": "/evil/exports/orders/jobs"}
+    with deployed():
+        job = start_job_as(Client(), world, context, peer=HOSTILE_PEER)
+        assert job.status_code == 202, job.content
+        assert all(link.startswith("/exports/jobs/") for link in job.json()["links"].values())
+        trusted = start_job_as(Client(), world, context)  # the adapter's: from loopback
+        assert all(link.startswith("/evil/exports/") for link in trusted.json()["links"].values())
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "//evil.example/exports/orders/jobs",
+        "/%2Fevil.example/exports/orders/jobs",
+        "/a/../exports/orders/jobs",
+        "/a/%2e%2e/exports/orders/jobs",
+        "https://evil.example/exports/orders/jobs",
+        "/a%252Fb/exports/orders/jobs",
+        "/a b/exports/orders/jobs",
+        "/a\\b/exports/orders/jobs",
+    ],
+)
+def test_only_a_prefix_of_plain_path_segments_is_taken(world, path):
+    """Issue 25, tried: {"path": "//evil.example/exports/orders/jobs"} answered links
+    beginning /%2Fevil.example/exports/jobs/..."""
+    with deployed():
+        job = start_job_as(Client(), world, {"stage": "prod", "path": path})
+    assert job.status_code == 202, job.content
+    assert all(link.startswith("/exports/jobs/") for link in job.json()["links"].values())
+
+
+def test_x_forwarded_proto_is_trusted_from_the_adapter_only(world):
+    with deployed():
+        seen = {}
+        for peer in ("127.0.0.1", "::1", HOSTILE_PEER):
+            response = Client().get(
+                "/exports/health",
+                headers={"host": API_HOST, "x_forwarded_proto": "https"},
+                REMOTE_ADDR=peer,
+            )
+            seen[peer] = response.wsgi_request.is_secure()
+    assert seen == {"127.0.0.1": True, "::1": True, HOSTILE_PEER: False}
+
+
+def test_the_adapters_client_address_is_the_last_forwarded_entry(world, audited):
+    """uvicorn behind the adapter no longer rewrites REMOTE_ADDR (run.sh: no proxy headers):
+    the middleware takes the entry API Gateway appended, from the adapter only."""
+    url = sign_url("/exports/orders.ndjson", world["users"]["staff"], {"limit": 1})
+    forwarded = {"host": API_HOST, "x_forwarded_for": "10.9.9.9, 198.51.100.7"}
+    with deployed():
+        for peer in ("127.0.0.1", HOSTILE_PEER):
+            response = Client().get(url, headers=forwarded, REMOTE_ADDR=peer)
+            b"".join(response.streaming_content)
+    assert [row.client for row in audited()] == ["198.51.100.7", HOSTILE_PEER]
+
+
+def test_gateway_settings_never_allow_every_amazonaws_host():
+    """Without AWS_REGION the hosts were ".amazonaws.com": any bucket or API of anyone."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="AWS_REGION"):
+        aws_settings.gateway_settings({"DJANGO_BEHIND_API_GATEWAY": "1"})
+
+
+def test_the_middleware_off_lambda_is_a_warning_unless_said_so(monkeypatch):
+    from stream_exports.aws import checks
+
+    for name in ("AWS_LAMBDA_FUNCTION_NAME", "DJANGO_BEHIND_API_GATEWAY"):
+        monkeypatch.delenv(name, raising=False)
+    with override_settings(MIDDLEWARE=[aws_settings.MIDDLEWARE, *settings.MIDDLEWARE]):
+        [warning] = checks.check_gateway_trust()
+        assert warning.id == "stream_exports.W011"
+        assert "not on AWS Lambda" in warning.msg
+        monkeypatch.setenv("DJANGO_BEHIND_API_GATEWAY", "1")
+        assert checks.check_gateway_trust() == []
+        monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "app")
+        monkeypatch.delenv("DJANGO_BEHIND_API_GATEWAY")
+        assert checks.check_gateway_trust() == []
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")
+    assert checks.check_gateway_trust() == []  # not installed: nothing to say
+
+
+@pytest.mark.parametrize("context", ["[" * 5000, '{"path": ' * 3000, "\udcff", "null", "7"])
+def test_a_request_context_that_is_no_object_is_no_prefix_and_no_error(world, context):
+    """Issue 25: json.loads of a deeply nested value raises RecursionError, not ValueError."""
+    with deployed():
+        response = Client().get(
+            "/exports/", headers={"host": API_HOST, "x_amzn_request_context": context}
+        )
+    assert response.status_code == 401

@@ -7,9 +7,8 @@ import pytest
 from botocore.stub import Stubber
 from django.test import Client
 
-from stream_exports.aws.events import invocation_payload
-from stream_exports.aws.runner import LambdaRunner
 from stream_exports.models import ExportJob
+from stream_exports.runners.on_lambda import LambdaRunner, invocation_payload
 
 pytestmark = pytest.mark.usefixtures("committed_jobs")
 
@@ -24,7 +23,7 @@ def lambda_client():
 
 def test_lambda_runner_invokes_the_jobs_function_asynchronously(world, settings):
     settings.STREAM_EXPORTS = {
-        "JOB_RUNNER": "stream_exports.aws.runner.LambdaRunner",
+        "JOB_RUNNER": "stream_exports.runners.LambdaRunner",
         "JOB_LAMBDA_FUNCTION": FUNCTION,
     }
     client = lambda_client()
@@ -45,7 +44,7 @@ def test_lambda_runner_invokes_the_jobs_function_asynchronously(world, settings)
 
 def test_starting_a_job_on_lambda_invokes_once_the_job_is_committed(world, settings, monkeypatch):
     settings.STREAM_EXPORTS = {
-        "JOB_RUNNER": "stream_exports.aws.runner.LambdaRunner",
+        "JOB_RUNNER": "stream_exports.runners.LambdaRunner",
         "JOB_LAMBDA_FUNCTION": FUNCTION,
     }
     client = lambda_client()

@@ -79,3 +79,33 @@ def test_allowed_follows_the_datasets_own_rule(world):
     assert own.allowed("plain-only", world["users"]["plain"]) is only_plain
     with pytest.raises(ExportNotAllowed):
         own.allowed("plain-only", world["users"]["superuser"])
+
+
+def test_the_default_rule_asks_for_the_permission_the_setting_names(world, exporter, settings):
+    """EXPORT_PERMISSION "export": staff with testapp.export_order, not view_order alone."""
+    from django.contrib.auth.models import Permission
+
+    viewer, exporting = exporter("viewer"), exporter("exporting")
+    exporting.user_permissions.add(Permission.objects.get(codename="export_order"))
+    dataset = registry.get("orders")
+    assert dataset.has_permission(viewer) and dataset.has_permission(exporting)  # "view"
+    settings.STREAM_EXPORTS = {"EXPORT_PERMISSION": "export"}
+    assert dataset.export_permission == "testapp.export_order"
+    assert not dataset.has_permission(viewer)
+    assert dataset.has_permission(exporting)
+    assert dataset.has_permission(world["users"]["superuser"])
+
+
+def test_restrict_keeps_a_querysets_rows_the_user_may_export_in_its_order(world):
+    mine = Dataset(
+        "mine",
+        lambda user: Order.objects.filter(id__lte=20 if user.is_superuser else 10),
+        ["id"],
+        model_class=Order,
+    )
+    changelist = Order.objects.filter(id__gt=5).order_by("-id")
+    staff, root = world["users"]["staff"], world["users"]["superuser"]
+    assert list(mine.restrict(changelist, staff).values_list("id", flat=True)) == [10, 9, 8, 7, 6]
+    assert list(mine.restrict(changelist, root)[:2].values_list("id", flat=True)) == [20, 19]
+    everything = Dataset("all", Order.objects.all(), ["id"])
+    assert everything.restrict(changelist, staff).query.where == changelist.query.where  # as is

@@ -10,7 +10,7 @@ from django.db import OperationalError
 from django.test import Client
 
 from stream_exports.core.encoding import encode_rows
-from stream_exports.core.ndjson import (
+from stream_exports.core.formats.ndjson import (
     Trailer,
     describe_failure,
     error_trailer,

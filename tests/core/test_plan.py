@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from unittest import mock
 
 import pytest
 
@@ -38,7 +40,35 @@ def test_in_queryset_order_keeps_the_querysets_order_else_the_cursors():
     dataset = registry.get("orders")
     ordered = RowPlan.in_queryset_order(dataset, Order.objects.order_by("-amount"), ("id",))
     assert ordered.ordering == ("-amount",)
-    assert RowPlan.in_queryset_order(dataset, Order.objects.all(), ("id",)).ordering == ("id",)
+    # The cursor's order (none given, or one that starts with the cursor ascending) is the
+    # plain plan's: the export URL's readers, COPY and partitions serve it.
+    for queryset in (Order.objects.all(), Order.objects.order_by("id", "-amount")):
+        assert RowPlan.in_queryset_order(dataset, queryset, ("id",)).ordering == ()
+    descending = RowPlan.in_queryset_order(dataset, Order.objects.order_by("-pk"), ("id",))
+    assert descending.ordering == ("-pk",)
+
+
+def test_every_plan_reads_from_the_read_database(settings, rf):
+    """Export URLs and jobs (a query's plan, its bounds' count too) and the admin (a
+    changelist's rows) read from READ_DATABASE; empty: where the queryset reads."""
+    from stream_exports.core.query import Bounds, parse_export_query
+
+    dataset = registry.get("orders")
+    counted = []
+    settings.STREAM_EXPORTS = {"READ_DATABASE": "replica"}
+    query = parse_export_query(dataset, rf.get("/", {"after": "5"}).GET)
+    bounded = replace(query, bounds=Bounds(floor=None, limit=10))
+    with mock.patch.object(Bounds, "applied", autospec=True) as applied:
+        applied.side_effect = lambda self, rows, *_: counted.append(rows.db) or (rows, 10)
+        assert bounded.row_plan(None).queryset.db == "replica"
+    assert counted == ["replica"]
+    changelist = RowPlan.in_queryset_order(dataset, Order.objects.order_by("-amount"), ("id",))
+    assert changelist.queryset.db == "replica"
+    settings.STREAM_EXPORTS = {}
+    assert query.row_plan(None).queryset.db == "default"
+    assert RowPlan.for_dataset(dataset, Order.objects.using("other"), ("id",)).queryset.db == (
+        "other"
+    )
 
 
 #: (after, limit): from the start, a page, past the end of the filtered rows.

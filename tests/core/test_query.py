@@ -10,7 +10,7 @@ from django.http import QueryDict
 from django.test import Client, RequestFactory
 
 from stream_exports.core.query import OPTIONS, job_params, unsigned_params
-from stream_exports.http.access import AccessDenied, sign_url, signed_user
+from stream_exports.links.signing import AccessDenied, sign_url, signed_user
 
 pytestmark = pytest.mark.django_db
 
@@ -74,6 +74,7 @@ def test_the_table_binds_what_chooses_rows_and_frees_how_they_are_read():
         "after",
         "trailer",
         "bom",
+        "labels",
         "download",
         "follow",
         "lastEventId",
@@ -89,7 +90,8 @@ def signed_request(world, **changes: str):
 
 
 @pytest.mark.parametrize(
-    "change", [{"after": "99"}, {"trailer": "0"}, {"download": "1"}, {"follow": "0"}]
+    "change",
+    [{"after": "99"}, {"trailer": "0"}, {"download": "1"}, {"follow": "0"}, {"labels": "1"}],
 )
 def test_a_signed_url_stays_valid_when_how_it_is_read_changes(world, change):
     assert signed_user(signed_request(world, **change)) == world["users"]["staff"]
@@ -115,7 +117,7 @@ def test_a_job_keeps_what_shapes_its_file_and_drops_what_shapes_one_response():
 
 
 def test_a_job_started_with_response_options_stores_only_what_it_keeps(world, settings):
-    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner"}
+    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.runners.WorkerRunner"}
     params = {"limit": "5", "after": "7", "trailer": "0", "download": "1"}
     response = Client().post(sign_url("/exports/orders/jobs", world["users"]["staff"], params))
     assert response.status_code == 202, response.content

@@ -15,7 +15,7 @@ from django.http import QueryDict
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from stream_exports.core import readers as engine
+from stream_exports.core import readers
 from stream_exports.core.datasets import registry
 from stream_exports.core.plan import RowPlan
 from stream_exports.core.query import parse_export_query
@@ -44,20 +44,20 @@ def test_auto_streams_on_postgresql_and_pages_where_django_streams_no_result_set
     # PostgreSQL sends a query's rows in chunks (libpq 17+, in psycopg's binary package);
     # Django reads MySQL/MariaDB results whole into the client: keyset pages there.
     expected = {"postgresql": "stream", "sqlite": "cursor"}.get(conn.vendor, "keyset")
-    assert engine.choose_engine("default") == expected
+    assert readers.choose_engine("default") == expected
     conn.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = True
     try:  # a pooler in transaction mode: one statement streams, a cursor could not
-        assert engine.choose_engine("default") == ("stream" if expected == "stream" else "keyset")
+        assert readers.choose_engine("default") == ("stream" if expected == "stream" else "keyset")
     finally:
         del conn.settings_dict["DISABLE_SERVER_SIDE_CURSORS"]
 
 
 def test_stream_asked_for_where_it_cannot_be_is_what_auto_picks_there(settings):
     settings.STREAM_EXPORTS = {"ENGINE": "auto"}
-    otherwise = engine.choose_engine("default")
+    otherwise = readers.choose_engine("default")
     settings.STREAM_EXPORTS = {"ENGINE": "stream"}
-    chunked = engine.sends_in_chunks("default")
-    assert engine.choose_engine("default") == ("stream" if chunked else otherwise)
+    chunked = readers.sends_in_chunks("default")
+    assert readers.choose_engine("default") == ("stream" if chunked else otherwise)
     assert chunked == (connection.vendor == "postgresql")  # the binary package has libpq 17+
 
 

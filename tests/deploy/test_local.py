@@ -21,7 +21,7 @@ from stream_exports_client import Download
 
 from deploy.__main__ import main as deploy_main
 from deploy.local import EXECUTE_API_HOST, MB, Limits
-from stream_exports.http.access import sign_url
+from stream_exports.links.signing import sign_url
 
 from ..servers import ROOT, free_port, server_env
 
@@ -111,7 +111,7 @@ def test_through_the_limits_a_cut_export_is_resumed_and_a_compressed_one_fits(
 
 @pytest.mark.servers
 def test_an_idle_stream_is_cut_and_gateway_requests_cannot_start_lambda_jobs(world, tmp_path):
-    queued = {"JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner"}  # no worker: stays queued
+    queued = {"JOB_RUNNER": "stream_exports.runners.WorkerRunner"}  # no worker: stays queued
     with deploy_local(world, tmp_path, "--idle", "1", **queued) as base:
         start = sign_url(reverse("stream_exports:jobs", args=["orders"]), world["users"]["staff"])
         job = requests.post(base + start, timeout=10).json()
@@ -224,3 +224,29 @@ def test_a_preflight_through_the_gateway_is_answered_for_an_allowed_origin(
         refused = {**headers, "Origin": "https://evil.example"}
         answer = requests.options(f"{origin}/prod{path}", headers=refused, timeout=10)
         assert "Access-Control-Allow-Origin" not in answer.headers
+
+
+def test_a_client_sent_request_context_is_dropped_as_the_adapter_does():
+    """The adapter builds x-amzn-request-context from API Gateway's event; a client's own
+    never reaches the app (and X-Forwarded-* are the gateway's)."""
+    from deploy.local import LimitsProxy
+
+    proxy = LimitsProxy("http://127.0.0.1:1", Limits(), stage="prod")
+    forged = json.dumps({"stage": "prod", "path": "//evil.example/exports/"}).encode()
+    scope = {
+        "path": "/prod/exports/",
+        "method": "GET",
+        "client": ("203.0.113.9", 5000),
+        "headers": [
+            (b"X-Amzn-Request-Context", forged),
+            (b"x-forwarded-proto", b"http"),
+            (b"x-forwarded-for", b"10.0.0.1"),
+            (b"accept", b"*/*"),
+        ],
+    }
+    headers = proxy.forwarded_headers(scope)
+    contexts = [value for name, value in headers if name.lower() == b"x-amzn-request-context"]
+    assert [json.loads(value)["path"] for value in contexts] == ["/prod/exports/"]
+    assert [v for k, v in headers if k.lower() == b"x-forwarded-proto"] == [b"https"]
+    assert [v for k, v in headers if k.lower() == b"x-forwarded-for"] == [b"203.0.113.9"]
+    assert (b"accept", b"*/*") in headers

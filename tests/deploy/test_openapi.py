@@ -19,6 +19,8 @@ from stream_exports.http.openapi import document
 
 from .test_template import STREAMING_URI, of_type
 
+pytestmark = pytest.mark.once  # (neither the database nor Django's version changes it)
+
 SOURCE_ARN = "arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${RestApi}/*"
 ARN = "arn:aws:lambda:eu-west-1:000000000000:function:app"
 
@@ -31,14 +33,13 @@ def methods(body: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 def test_every_method_streams_from_the_function_and_the_rest_is_routed_too():
     body = openapi.gateway_body(document(registry))
     assert body["openapi"] == "3.0.1"
-    assert {"/", "/{proxy+}", "/exports", "/exports/orders.ndjson", "/exports/orders.csv"} <= set(
-        body["paths"]
-    )
+    exports = {"/exports/orders.ndjson", "/exports/orders.csv", "/exports/orders.xlsx"}
+    assert {"/", "/{proxy+}", "/exports", *exports} <= set(body["paths"])
     assert set(body["paths"]["/{proxy+}"]) == {openapi.ANY_METHOD}
     assert set(body["paths"]["/exports/orders/jobs"]) == {"post"}
     assert body["paths"]["/exports/jobs/{job_id}/log"]["get"]["parameters"][0]["name"] == "job_id"
     found = methods(body)
-    assert len(found) == 14
+    assert len(found) == 15
     for _, _, method in found:
         integration = method["x-amazon-apigateway-integration"]
         assert integration["type"] == "aws_proxy"
@@ -118,7 +119,7 @@ def test_cfn_lint_and_the_sam_translator_accept_a_template_that_uses_it(tmp_path
     assert len(apis) == 2
     for api in apis.values():
         found = methods(api["Properties"]["Body"])
-        assert len(found) == 14
+        assert len(found) == 15
         for _, _, method in found:
             integration = method["x-amazon-apigateway-integration"]
             assert integration["responseTransferMode"] == "STREAM"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from deploy.__main__ import main as deploy_main
-from stream_exports.http.access import sign_url
+from stream_exports.links.signing import sign_url
 
 from ..conftest import server_env
 from ..servers import ROOT, as_the_adapter_starts_it, streamed_lines
@@ -34,9 +34,10 @@ def test_run_sh_serves_a_streaming_export_as_the_adapter_starts_it(world, tmp_pa
 
 #: What a cold start serving an export has no use for: the S3 backend of job files (its
 #: first job file imports it), Django's test tools (the admin's changelist jobs import them
-#: when they run), and the servers' protocols run.sh turns off (uvloop, httptools, WebSockets).
+#: when they run), the servers' protocols run.sh turns off (uvloop, httptools, WebSockets),
+#: and the zip writer of XLSX files with the cryptography under it (its first workbook).
 UNNEEDED = ("boto3", "botocore", "s3transfer", "storages.backends.s3", "django.test", "jinja2")
-UNNEEDED += ("uvloop", "httptools", "websockets", "wsproto")
+UNNEEDED += ("uvloop", "httptools", "websockets", "wsproto", "stream_zip", "Crypto")
 
 
 @pytest.mark.servers
@@ -45,7 +46,7 @@ def test_a_cold_start_imports_nothing_its_first_export_does_not_need(world, tmp_
         **server_env(
             world,
             JOB_STORAGE="jobs",
-            JOB_RUNNER="stream_exports.aws.runner.LambdaRunner",
+            JOB_RUNNER="stream_exports.runners.LambdaRunner",
             JOB_LAMBDA_FUNCTION="jobs",
         ),
         "EXPORTS_BUCKET": "exports",  # job files on S3, as on Lambda (never reached here)

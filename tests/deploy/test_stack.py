@@ -7,11 +7,14 @@ from typing import Any
 from unittest.mock import ANY
 
 import boto3
+import pytest
 from botocore.stub import Stubber
 
 from deploy.streaming import enable_streaming
 
 from ..servers import ROOT
+
+pytestmark = pytest.mark.once  # (neither the database nor Django's version changes it)
 
 TEMPLATE = ROOT / "deploy" / "template.yaml"
 

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from ..servers import ROOT
+
+pytestmark = pytest.mark.once  # (neither the database nor Django's version changes it)
 
 TEMPLATE = ROOT / "deploy" / "template.yaml"
 
@@ -94,7 +97,7 @@ def test_the_app_streams_and_jobs_run_in_a_buffered_function(monkeypatch):
     assert env["AppFunction"]["AWS_LWA_INVOKE_MODE"] == "response_stream"
     assert env["JobsFunction"]["AWS_LWA_INVOKE_MODE"] == "buffered"
     runner = env["AppFunction"]["STREAM_EXPORTS"]["Fn::Sub"]
-    assert '"JOB_RUNNER": "stream_exports.aws.runner.LambdaRunner"' in runner
+    assert '"JOB_RUNNER": "stream_exports.runners.LambdaRunner"' in runner
     assert '"JOB_LAMBDA_FUNCTION": "${JobsFunction}"' in runner
     for name, function in functions.items():
         props = function["Properties"]
@@ -123,7 +126,7 @@ def test_jobs_continue_in_their_own_function_and_files_go_straight_to_s3(monkeyp
     name = "${AWS::StackName}-jobs"
     assert jobs["FunctionName"] == {"Fn::Sub": name}
     runner = jobs["Environment"]["Variables"]["STREAM_EXPORTS"]["Fn::Sub"]
-    assert '"JOB_RUNNER": "stream_exports.aws.runner.LambdaRunner"' in runner
+    assert '"JOB_RUNNER": "stream_exports.runners.LambdaRunner"' in runner
     assert f'"JOB_LAMBDA_FUNCTION": "{name}"' in runner  # it invokes itself to continue
     roles = of_type(resources, "AWS::IAM::Role")
     jobs_role = json.dumps(roles["JobsFunctionRole"])

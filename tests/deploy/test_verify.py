@@ -8,6 +8,8 @@ from deploy.__main__ import main as deploy_main
 
 from ..servers import Reply, scripted_server
 
+pytestmark = pytest.mark.once  # (neither the database nor Django's version changes it)
+
 
 @pytest.mark.parametrize(
     ("body", "says"),

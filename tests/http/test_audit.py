@@ -11,8 +11,8 @@ import pytest
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from stream_exports.http.access import sign_url
-from stream_exports.http.views import export_ndjson
+from stream_exports.http.views import export
+from stream_exports.links.signing import sign_url
 from stream_exports.models import AuditRecord, LinkRevocation
 
 from ..streams import hang_up
@@ -78,7 +78,7 @@ def test_a_session_export_in_csv_says_session(world, audited):
 
 def test_an_export_the_client_leaves_is_cut(signed, settings, audited):
     settings.STREAM_EXPORTS = {"CHUNK_SIZE": 10, "COPY_FAST_PATH": False}
-    response = export_ndjson(RequestFactory().get(signed({"limit": 100})), "orders")
+    response = export(RequestFactory().get(signed({"limit": 100})), "orders", "ndjson")
     first = next(iter(response.streaming_content))
     hang_up(response)
     [row] = audited()
@@ -125,7 +125,7 @@ def test_refusals_are_audited_with_who_and_why(world, signed, exporter, audited)
     bad = refused_row(signed({"limit": 1}).replace("limit=1", "limit=1&paid=maybe"), 403, audited)
     assert bad.reason == "signed URL does not allow changing its filters, fields or limit."
 
-    plain = refused_row(sign_url(path, world["users"]["plain"]), 403, audited)
+    plain = refused_row(sign_url(path, world["users"]["plain"]), 404, audited)
     assert plain.user == world["users"]["plain"]
     assert plain.reason == "you may not export dataset 'orders'."
 
@@ -189,3 +189,40 @@ def test_no_row_or_line_holds_the_signature(signed, audit_lines, audited):
     rows = json.dumps(list(AuditRecord.objects.values()), default=str)
     assert '"sig"' not in rows and sig[:20] not in rows
     assert sig[:20] not in json.dumps(audit_lines())
+
+
+def test_refusals_of_unauthenticated_requests_are_counted_per_client_and_minute(world, audited):
+    """Issue 25: every refused request, even a 401 with no user, inserted a row holding what
+    it sent; a flood buried the real entries."""
+    path = reverse("stream_exports:ndjson", args=["orders"])
+    for number in range(30):
+        assert Client().get(path, {"limit": number + 1}).status_code == 401
+    for _ in range(20):
+        assert Client().get(path, {"sig": "forged"}).status_code == 403
+    assert Client().get(path, REMOTE_ADDR="203.0.113.5").status_code == 401
+    assert Client().post("/exports/orders/jobs").status_code == 401
+    rows = audited()
+    assert [(r.kind, r.status, r.client, r.count) for r in rows] == [
+        ("export", 401, "127.0.0.1", 30),
+        ("export", 403, "127.0.0.1", 20),
+        ("export", 401, "203.0.113.5", 1),
+        ("job", 401, "127.0.0.1", 1),
+    ]
+    first = rows[0]
+    assert (first.user, first.params, first.outcome) == (None, {"limit": "1"}, "refused")
+    assert first.ended_at >= first.started_at
+
+
+def test_the_parameters_and_reason_a_row_keeps_are_bounded_and_say_so(world, audited, settings):
+    settings.STREAM_EXPORTS = {"AUDIT_MAX_CHARS": 300}
+    client = Client()
+    client.force_login(world["users"]["staff"])
+    path = reverse("stream_exports:ndjson", args=["orders"])
+    sent = {f"p{number}": "v" * 100 for number in range(50)}
+    assert client.get(path, {"x" * 2000: "1", **sent}).status_code == 400
+    [row] = audited()
+    assert len(json.dumps(row.params)) <= 400
+    whole = len(json.dumps({"x" * 2000: "1", **sent}, ensure_ascii=False))
+    assert row.params["[cut]"] == f"{whole:,} characters of parameters were sent; [cut] these fit"
+    assert set(row.params) == {"[cut]", "p0", "p1"}  # (the long one does not fit; then in order)
+    assert len(row.reason) <= 300 and row.reason.endswith("[cut]")

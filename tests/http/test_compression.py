@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import time
-import zlib
-from typing import Any
 
 import pytest
 import requests
-from backports.zstd import ZstdDecompressor
 from django.test import Client
 
 from stream_exports.http.compression import NotAcceptable, compressed, negotiate
+
+from ..streams import decoder
 
 OFFERED = ("zstd", "gzip")
 
@@ -42,10 +41,15 @@ def test_refusing_identity_and_everything_offered_is_not_acceptable(header):
         negotiate(header, OFFERED)
 
 
-def decoder(encoding: str) -> Any:
-    if encoding == "gzip":
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
-    return ZstdDecompressor()
+@pytest.mark.parametrize(
+    "q",
+    ["nan", "NaN", "inf", "1e999", "0.5e1", "9" * 5000, "\u0663", "+1", "1.0001", "0.1234", "-0"],
+)
+def test_a_q_value_outside_the_rfcs_grammar_counts_as_zero(q):
+    """RFC 9110 12.4.2: qvalue = 0[.ddd] / 1[.000]; Python's float() takes far more."""
+    assert negotiate(f"gzip;q={q}", ("gzip",)) == "identity"
+    with pytest.raises(NotAcceptable):
+        negotiate(f"gzip;q={q}, identity;q=0", ("gzip",))
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "zstd"])

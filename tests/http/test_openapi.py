@@ -11,8 +11,8 @@ from openapi_spec_validator import validate
 
 from stream_exports.core import filters
 from stream_exports.core.datasets import Dataset, registry
-from stream_exports.http.access import sign_url
 from stream_exports.http.openapi import ERROR_STATUSES, document, filter_schema
+from stream_exports.links.signing import sign_url
 from tests.testapp.models import Order
 
 URL = "/exports/openapi.json"
@@ -44,6 +44,7 @@ def test_the_document_is_valid_openapi_3_1_and_lists_every_endpoint(client, staf
         "/exports/links/revoke",
         "/exports/orders.ndjson",
         "/exports/orders.csv",
+        "/exports/orders.xlsx",
         "/exports/orders/jobs",
         "/exports/jobs/{job_id}",
         "/exports/jobs/{job_id}/events",
@@ -63,6 +64,7 @@ def test_the_document_is_valid_openapi_3_1_and_lists_every_endpoint(client, staf
     assert set(download["200"]["content"]) == {
         "application/x-ndjson; charset=utf-8",
         "text/csv; charset=utf-8; header=present",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     }
 
 
@@ -78,12 +80,17 @@ def test_filters_are_typed_and_options_follow_their_formats(client, staff):
     assert (fields["style"], fields["explode"]) == ("form", False)
     assert fields["schema"]["items"]["enum"][:3] == ["id", "customer", "email"]
     assert ndjson["after"]["schema"]["type"] == "integer"  # the cursor's type
-    assert "trailer" in ndjson and "trailer" not in csv
-    assert "bom" in csv and "bom" not in ndjson
-    assert {"limit", "download", "sig"} <= set(ndjson) & set(csv)
+    xlsx = params(paths["/exports/orders.xlsx"]["get"])
+    assert "trailer" in ndjson and "trailer" not in csv and "trailer" not in xlsx
+    assert "bom" in csv and "bom" not in ndjson and "bom" not in xlsx
+    assert "labels" in csv and "labels" in xlsx and "labels" not in ndjson
+    assert xlsx["labels"]["schema"] == {"type": "boolean"}
+    assert {"limit", "download", "sig", "fields", "paid"} <= set(ndjson) & set(csv) & set(xlsx)
     jobs = params(paths["/exports/orders/jobs"]["post"])
-    assert jobs["format"]["schema"]["enum"] == ["ndjson", "csv"]
-    assert "download" not in jobs and "trailer" not in jobs and "bom" in jobs
+    assert jobs["format"]["schema"]["enum"] == ["ndjson", "csv", "xlsx"]
+    assert jobs["notify"]["schema"] == {"type": "boolean", "default": True}
+    assert "download" not in jobs and "trailer" not in jobs
+    assert "bom" in jobs and "labels" in jobs
 
 
 def test_responses_name_their_media_types_and_errors(client, staff):
@@ -92,6 +99,11 @@ def test_responses_name_their_media_types_and_errors(client, staff):
     ndjson = spec["paths"]["/exports/orders.ndjson"]["get"]["responses"]
     assert list(ndjson["200"]["content"]) == ["application/x-ndjson; charset=utf-8"]
     assert {"400", "401", "403", "404", "406", "429", "503"} <= set(ndjson)
+    xlsx = spec["paths"]["/exports/orders.xlsx"]["get"]["responses"]
+    assert list(xlsx["200"]["content"]) == [
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    ]
+    assert "406" not in xlsx  # (never compressed: no encoding to refuse)
     errors = spec["components"]["responses"]
     assert set(errors) == set(ERROR_STATUSES)
     error = spec["components"]["schemas"]["Error"]

@@ -38,6 +38,14 @@ ADMINS = ["ops@example.com"] if django.VERSION >= (6,) else [("Ops", "ops@exampl
             '"referer": "https://a.example/x?sig=[hidden]"',
         ),
         ("signal=1&design=2&mysig=keep", "signal=1&design=2&mysig=keep"),
+        # Issue 25: a percent-encoded key is the same parameter to Django (%73 is "s").
+        (f"GET /x?limit=1&%73ig={TOKEN} HTTP/1.1", "GET /x?limit=1&%73ig=[hidden] HTTP/1.1"),
+        (f"GET /x?%73%69%67={TOKEN}", "GET /x?%73%69%67=[hidden]"),
+        (f"GET /x?s%69g%3d{TOKEN}", "GET /x?s%69g%3d[hidden]"),
+        (f"GET /x?%53IG={TOKEN}&a=1", "GET /x?%53IG=[hidden]&a=1"),
+        (f"GET /x?SIG={TOKEN}", "GET /x?SIG=[hidden]"),
+        (f"next=%2Fx%3F%2573ig%3D{TOKEN}", "next=%2Fx%3F%2573ig%3D[hidden]"),
+        ("signal=1&%6Dysig=keep&design=%73ignal", "signal=1&%6Dysig=keep&design=%73ignal"),
     ],
 )
 def test_every_form_of_a_sig_value_is_hidden(text, hidden):

@@ -18,9 +18,9 @@ def get(signed: Any, params: dict[str, Any] | None = None, **kwargs: Any) -> Any
 
 
 async def test_asgi_requests_get_an_async_stream(signed, settings):
-    # (No audit row: written from the view's own thread, it would wait on SQLite for the
-    # test's transaction to end; the servers' tests audit under ASGI.)
-    settings.STREAM_EXPORTS = {"AUDIT": False}
+    # (No audit row and no stream lease: written from the view's own thread, they would
+    # wait on SQLite for the test's transaction to end; the servers' tests do both.)
+    settings.STREAM_EXPORTS = {"AUDIT": False, "MAX_STREAMS": 0, "MAX_STREAMS_PER_USER": 0}
     response = await AsyncClient().get(signed({"limit": 3}))
     assert response.is_async
     chunks = [chunk async for chunk in response.streaming_content]

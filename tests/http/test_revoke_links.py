@@ -7,7 +7,7 @@ import json
 import pytest
 from django.test import Client
 
-from stream_exports.http.access import sign_url
+from stream_exports.links.signing import sign_url
 from stream_exports.models import LinkRevocation
 
 from ..streams import status_of

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from stream_exports.links.signing import sign_url
+
 from ..streams import body_lines
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +23,7 @@ def test_headers_say_ndjson_utf8_uncached_unbuffered_and_unsized(signed):
     response = get(signed, {"limit": 1})
     assert response.status_code == 200
     assert response["Content-Type"] == "application/x-ndjson; charset=utf-8"
-    assert response["Cache-Control"] == "no-cache"
+    assert response["Cache-Control"] == "private, no-cache, no-store"
     assert response["X-Accel-Buffering"] == "no"
     assert not response.has_header("Content-Length")
     assert not response.has_header("Content-Disposition")
@@ -64,7 +66,7 @@ def test_cursor_is_tracked_even_when_not_exported(signed):
 def test_unknown_dataset_is_404(signed):
     response = Client().get(signed(name="nothing"))
     assert response.status_code == 404
-    assert "unknown dataset 'nothing'" in response.json()["error"]
+    assert "no dataset 'nothing' that you may export" in response.json()["error"]
 
 
 def test_anonymous_script_gets_401_and_browser_the_login_page():
@@ -77,10 +79,44 @@ def test_anonymous_script_gets_401_and_browser_the_login_page():
 
 
 @pytest.mark.parametrize("user", ["plain", "staff_without_perm"])
-def test_users_without_view_permission_get_403(signed, user):
-    response = Client().get(signed(user=user))
-    assert response.status_code == 403
-    assert response.json() == {"error": "you may not export dataset 'orders'."}
+def test_a_forbidden_dataset_is_answered_as_an_unknown_one(signed, user, audited):
+    """Issue 25: an authenticated user told unknown datasets (404) from forbidden ones (403)."""
+    forbidden = Client().get(signed(user=user))
+    unknown = Client().get(signed(user=user, name="nothing"))
+    assert (forbidden.status_code, unknown.status_code) == (404, 404)
+    assert forbidden.json() == {
+        "error": "no dataset 'orders' that you may export; GET /exports/ lists those you may."
+    }
+    assert unknown.json()["error"] == forbidden.json()["error"].replace("'orders'", "'nothing'")
+    reasons = [row.reason for row in audited()]  # the audit trail says which it was
+    assert reasons == ["you may not export dataset 'orders'.", "unknown dataset 'nothing'"]
+
+
+def signed_in(world: dict[str, Any]) -> Client:
+    client = Client()
+    client.force_login(world["users"]["staff"])
+    return client
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda signed, world: Client().get(signed({"limit": 1})),
+        lambda signed, world: Client().get(signed(user="plain")),
+        lambda signed, world: signed_in(world).get("/exports/"),
+        lambda signed, world: Client().post(
+            sign_url("/exports/orders/jobs", world["users"]["staff"], {"limit": 1})
+        ),
+    ],
+    ids=["export", "refusal", "listing", "job"],
+)
+def test_answers_that_carry_rows_or_links_are_never_stored(signed, world, answer, settings):
+    """Issue 25: answers with signed links or rows said only no-cache (which lets a cache
+    store them, to revalidate)."""
+    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.runners.WorkerRunner"}
+    response = answer(signed, world)
+    assert response["Cache-Control"] == "private, no-cache, no-store"
+    response.close()
 
 
 def test_session_user_with_permission_may_export(world):

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from stream_exports.http.access import sign_url
+from stream_exports.links.signing import sign_url
 
 from ..servers import Server, free_port, run_server, server_env
 from .browser import chromium, needs_chromium

@@ -34,7 +34,7 @@ SEED = (
     f"seed({ROWS}); "
     "u = User.objects.create_user('fault', is_staff=True); "
     "u.user_permissions.add(Permission.objects.get(codename='view_order')); "
-    "from stream_exports.http.access import sign_url; "
+    "from stream_exports.links.signing import sign_url; "
     "print(sign_url('/exports/orders.ndjson', u))"
 )
 

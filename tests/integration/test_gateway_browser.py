@@ -2,8 +2,8 @@
 URL's ``https://<api>.execute-api.<region>.amazonaws.com/prod/...`` and a custom domain's
 ``https://exports.example.com/...``, served by ``python -m deploy local`` (TLS with a
 certificate made here) as the gateway and Lambda Web Adapter call the app: sign in (the
-CSRF origin check over HTTPS at the gateway), start a background export, watch the live
-page, download the file."""
+CSRF origin check over HTTPS at the gateway), start a background export from the export
+dialog, watch the live page, download the file."""
 
 from __future__ import annotations
 
@@ -66,8 +66,12 @@ def test_the_admin_works_at_both_url_shapes_over_https(world, tmp_path, host, st
         page.wait_for_url(f"{base}/admin/testapp/order/**")  # past CSRF, over HTTPS
         page.check("#action-toggle")
         page.click(".actions .question a")
-        page.select_option("select[name=action]", "export_ndjson_background")
+        page.select_option("select[name=action]", "export_selected")
         page.click("button[name=index]")
+        page.wait_for_url(f"{base}/admin/testapp/order/export/?**")  # the dialog
+        page.check("input[name=format][value=ndjson]")
+        page.check("input[name=mode][value=background]")
+        page.click("#export-dialog input[type=submit]")  # a POST: CSRF over HTTPS again
         page.wait_for_url(f"{base}/admin/stream_exports/exportjob/*/change/")
         page.wait_for_selector('#export-job[data-status="succeeded"]', timeout=60_000)
         page.wait_for_function(

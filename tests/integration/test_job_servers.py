@@ -99,7 +99,7 @@ def worker_setup(world, tmp_path_factory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("workers")
     env = server_env(
         world,
-        JOB_RUNNER="stream_exports.jobs.runners.WorkerRunner",
+        JOB_RUNNER="stream_exports.runners.WorkerRunner",
         JOB_PROGRESS_INTERVAL=0.05,
         JOB_HEARTBEAT=0.5,
         JOB_STALE_AFTER=3,

@@ -18,7 +18,7 @@ import psutil
 import pytest
 import requests
 
-from stream_exports.http.access import sign_url
+from stream_exports.links.signing import sign_url
 
 from ..servers import Server, run_server, server_env
 from ..sessions import database_sessions, is_mysql, max_connections
@@ -50,16 +50,19 @@ def loaded_server(request, world, tmp_path_factory) -> Iterator[Server]:
                 f"MariaDB allows {allowed} connections (max_connections), fewer than "
                 f"gunicorn's {GUNICORN_THREADS} threads may hold (Django pools none there)"
             )
-    env = server_env(world, MAX_STREAMS=1000, MAX_STREAMS_PER_USER=1000, HEARTBEAT=2)
+    env = server_env(
+        world, MAX_STREAMS=1000, MAX_STREAMS_PER_USER=1000, MAX_JOBS_PER_USER=100, HEARTBEAT=2
+    )
     env["DATABASE_POOL_SIZE"] = str(POOL)
     with run_server(kind, env, tmp_path_factory.mktemp(f"load-{kind}")) as server:
         yield server
 
 
 def export(base: str, url: str, after: int, hang_up: bool) -> dict[str, Any]:
-    """Read one export; ``hang_up`` drops the connection part way."""
+    """Read one export (``url`` signed with ``after``, its floor); ``hang_up`` drops the
+    connection part way."""
     ids: list[int] = []
-    with requests.get(base + url + f"&after={after}", stream=True, timeout=120) as response:
+    with requests.get(base + url, stream=True, timeout=120) as response:
         assert response.status_code == 200, (response.status_code, response.text[:500])
         for line in response.iter_lines():
             record = json.loads(line)
@@ -103,7 +106,14 @@ def url_of_one_row(world) -> str:
 def load_round(base: str, world, seed: int) -> tuple[list[dict], list[str]]:
     """EXPORTS exports and STREAMS job streams at once; HANG_UP of each hang up part way."""
     staff = world["users"]["staff"]
-    url = sign_url("/exports/orders.ndjson", staff, {"limit": ROWS, "fields": "id,customer,note"})
+
+    def url(after: int) -> str:  # (a signed after is a floor: each export signed with its own)
+        return sign_url(
+            "/exports/orders.ndjson",
+            staff,
+            {"limit": ROWS, "fields": "id,customer,note", "after": after},
+        )
+
     jobs = [
         requests.post(base + sign_url("/exports/orders/jobs", staff, {}), timeout=30).json()
         for _ in range(4)
@@ -121,11 +131,9 @@ def load_round(base: str, world, seed: int) -> tuple[list[dict], list[str]]:
             )
             for _ in range(STREAMS)
         ]
+        afters = [rng.randrange(0, world["rows"] - ROWS) for _ in range(EXPORTS)]
         exports = [
-            pool.submit(
-                export, base, url, rng.randrange(0, world["rows"] - ROWS), rng.random() < HANG_UP
-            )
-            for _ in range(EXPORTS)
+            pool.submit(export, base, url(after), after, rng.random() < HANG_UP) for after in afters
         ]
         return [f.result(timeout=180) for f in exports], [f.result(timeout=180) for f in streams]
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from django.urls import reverse
 
-from stream_exports.http.access import sign_url
+from stream_exports.links.signing import sign_url
 
 from ..servers import Server
 
@@ -37,21 +37,22 @@ def records_of(server: Server, since: int, count: int, **match: Any) -> list[dic
         time.sleep(0.1)
 
 
-def test_exports_complete_cut_and_refused_are_recorded(server, world):
-    staff, since = world["users"]["staff"], log_end(server)
+def test_exports_complete_cut_and_refused_are_recorded(server, world, exporter):
+    staff, cutter = world["users"]["staff"], exporter("cutter")  # (whose cut is this test's)
+    since = log_end(server)
     path = reverse("stream_exports:ndjson", args=["orders"])
     with httpx.Client(base_url=server.url, timeout=60) as client:
         url = sign_url(path, staff, {"limit": 321, "fields": "id,amount"})
         with client.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as whole:
             wire = b"".join(whole.iter_raw())
             body = httpx.Response(200, headers=whole.headers, content=wire).content
-        with client.stream("GET", sign_url(path, staff, {})) as cut:
+        with client.stream("GET", sign_url(path, cutter, {})) as cut:
             next(cut.iter_raw())  # then hang up in the middle of 15 MB
         assert client.get(path + "?sig=forged").status_code == 403
     [complete] = records_of(server, since, 1, outcome="complete", rows=321)
     assert complete["encoding"] == "gzip"
     assert (complete["bytes"], complete["bytes_raw"]) == (len(wire), len(body))
-    [gone] = records_of(server, since, 1, outcome="client_gone", dataset="orders")
+    [gone] = records_of(server, since, 1, outcome="client_gone", user=cutter.pk)
     assert 0 < gone["rows"] < world["rows"]
     refused = records_of(server, since, 1, outcome="refused", status=403)
     assert refused and refused[-1]["stream"] == "export"

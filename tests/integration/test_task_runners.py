@@ -25,7 +25,7 @@ import pytest
 import requests
 from django.urls import reverse
 
-from stream_exports.http.access import sign_url
+from stream_exports.links.signing import sign_url
 from stream_exports.models import ExportJob
 
 from .. import servers
@@ -35,8 +35,8 @@ pytestmark = pytest.mark.servers
 
 #: Each runner, and the worker that runs its jobs.
 RUNNERS = {
-    "stream_exports.tasks.django.DjangoTaskRunner": "db_worker",
-    "stream_exports.tasks.celery.CeleryRunner": "celery",
+    "stream_exports.runners.DjangoTaskRunner": "db_worker",
+    "stream_exports.runners.CeleryRunner": "celery",
 }
 
 FINISHED = ("succeeded", "failed", "cancelled")

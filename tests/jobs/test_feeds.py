@@ -12,18 +12,16 @@ from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.utils import timezone
 
 from stream_exports.core.datasets import registry
-from stream_exports.jobs import feeds as fanout
-from stream_exports.jobs import follow as tail
+from stream_exports.jobs import feeds, follow, push
 from stream_exports.jobs import lifecycle as jobs
-from stream_exports.jobs import push
-from stream_exports.models import ExportJob, Status
+from stream_exports.models import ExportJob, JobStatus
 
 pytestmark = pytest.mark.usefixtures("committed_jobs")
 
 STREAMS = 50
 #: Reads come from writes only: no timer read while the test runs.
 QUIET = {
-    "JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner",
+    "JOB_RUNNER": "stream_exports.runners.WorkerRunner",
     "POLL_INTERVAL": 60,
     "HEARTBEAT": 60,
 }
@@ -33,7 +31,7 @@ QUIET = {
 def counted_reads(monkeypatch) -> dict[str, int]:
     """How often each follower class read the database."""
     counts: dict[str, int] = {}
-    for cls in (tail.EventFollower, tail.LogFollower):
+    for cls in (follow.EventFollower, follow.LogFollower):
         real = cls.read
 
         def read(self, real=real, name=cls.__name__) -> Any:
@@ -47,7 +45,9 @@ def counted_reads(monkeypatch) -> dict[str, int]:
 @sync_to_async
 def new_job(world) -> ExportJob:
     job = jobs.create_job(registry.get("orders"), {}, world["users"]["staff"])
-    ExportJob.objects.filter(pk=job.pk).update(status=Status.RUNNING, heartbeat_at=timezone.now())
+    ExportJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.RUNNING, heartbeat_at=timezone.now()
+    )
     return ExportJob.objects.get(pk=job.pk)
 
 
@@ -55,16 +55,16 @@ async def drain(stream: AsyncIterator[bytes]) -> bytes:
     return b"".join([chunk async for chunk in stream])
 
 
-async def joined(job: ExportJob, follower: type, count: int) -> fanout.Feed:
+async def joined(job: ExportJob, follower: type, count: int) -> feeds.Feed:
     """The job's feed once ``count`` streams share it."""
-    key = fanout.feed_key(follower, job.pk)
+    key = feeds.feed_key(follower, job.pk)
     async with asyncio.timeout(10):
-        while (feed := fanout._feeds.get(key)) is None or feed.streams < count:
+        while (feed := feeds._feeds.get(key)) is None or feed.streams < count:
             await asyncio.sleep(0.01)
     return feed
 
 
-async def moved_on(feed: fanout.Feed, version: int) -> None:
+async def moved_on(feed: feeds.Feed, version: int) -> None:
     async with asyncio.timeout(5):
         while feed.version == version:
             await feed.wait(version, 5)
@@ -74,12 +74,17 @@ async def moved_on(feed: fanout.Feed, version: int) -> None:
     "follower, write, separator, ending",
     [
         (
-            tail.EventFollower,
+            follow.EventFollower,
             lambda job, n: jobs.record_event(job, "progress"),
             b"\n\n",
             b"event: done",
         ),
-        (tail.LogFollower, lambda job, n: jobs.log(job, f"step {n}"), b"\n", b"succeeded: 0 rows"),
+        (
+            follow.LogFollower,
+            lambda job, n: jobs.log(job, f"step {n}"),
+            b"\n",
+            b"succeeded: 0 rows",
+        ),
     ],
 )
 async def test_streams_of_a_job_share_one_read_per_write(
@@ -87,7 +92,7 @@ async def test_streams_of_a_job_share_one_read_per_write(
 ):
     settings.STREAM_EXPORTS = QUIET
     job = await new_job(world)
-    streams = [asyncio.create_task(drain(tail.afollow(follower(job.pk)))) for _ in range(STREAMS)]
+    streams = [asyncio.create_task(drain(follow.afollow(follower(job.pk)))) for _ in range(STREAMS)]
     feed = await joined(job, follower, STREAMS)
     async with asyncio.timeout(5):  # each stream caught up alone, then the feed read once
         while counted_reads.get(follower.__name__, 0) < STREAMS + 1:
@@ -98,7 +103,7 @@ async def test_streams_of_a_job_share_one_read_per_write(
         version = feed.version
         await sync_to_async(write)(job, number)
         await moved_on(feed, version)
-    await sync_to_async(jobs.finish)(job, Status.SUCCEEDED)  # a log line, then "done"
+    await sync_to_async(jobs.finish)(job, JobStatus.SUCCEEDED)  # a log line, then "done"
     async with asyncio.timeout(10):
         bodies = await asyncio.gather(*streams)
 
@@ -108,23 +113,23 @@ async def test_streams_of_a_job_share_one_read_per_write(
     # and through the channel layer when one is set. Fifty streams each reading for
     # themselves would make it 250.
     assert counted_reads[follower.__name__] <= 2 * 5 + 1, counted_reads
-    assert not fanout._feeds, "the last stream out stops its feed"
+    assert not feeds._feeds, "the last stream out stops its feed"
 
 
 async def test_a_late_stream_catches_up_alone_then_shares(world, settings, counted_reads):
     settings.STREAM_EXPORTS = QUIET
     job = await new_job(world)
-    early = asyncio.create_task(drain(tail.afollow(tail.EventFollower(job.pk))))
-    feed = await joined(job, tail.EventFollower, 1)
+    early = asyncio.create_task(drain(follow.afollow(follow.EventFollower(job.pk))))
+    feed = await joined(job, follow.EventFollower, 1)
     for _ in range(3):
         await sync_to_async(jobs.record_event)(job, "progress")
     async with asyncio.timeout(5):
         while len(feed.seqs) < 3:
             await asyncio.sleep(0.01)
 
-    late = asyncio.create_task(drain(tail.afollow(tail.EventFollower(job.pk, seen=1))))
-    await joined(job, tail.EventFollower, 2)
-    await sync_to_async(jobs.finish)(job, Status.SUCCEEDED)
+    late = asyncio.create_task(drain(follow.afollow(follow.EventFollower(job.pk, seen=1))))
+    await joined(job, follow.EventFollower, 2)
+    await sync_to_async(jobs.finish)(job, JobStatus.SUCCEEDED)
     async with asyncio.timeout(10):
         early_body, late_body = await asyncio.gather(early, late)
 
@@ -137,8 +142,10 @@ async def test_a_late_stream_catches_up_alone_then_shares(world, settings, count
 async def test_a_job_deleted_while_watched_ends_its_streams_with_the_error(world, settings):
     settings.STREAM_EXPORTS = QUIET
     job = await new_job(world)
-    streams = [asyncio.create_task(drain(tail.afollow(tail.EventFollower(job.pk)))) for _ in "ab"]
-    feed = await joined(job, tail.EventFollower, 2)
+    streams = [
+        asyncio.create_task(drain(follow.afollow(follow.EventFollower(job.pk)))) for _ in "ab"
+    ]
+    feed = await joined(job, follow.EventFollower, 2)
 
     await sync_to_async(ExportJob.objects.filter(pk=job.pk).delete)()
     push.notify(job.pk)
@@ -146,7 +153,7 @@ async def test_a_job_deleted_while_watched_ends_its_streams_with_the_error(world
         results = await asyncio.gather(*streams, return_exceptions=True)
     assert [type(result) for result in results] == [ExportJob.DoesNotExist] * 2
     assert isinstance(feed.error, ExportJob.DoesNotExist)
-    assert not fanout._feeds
+    assert not feeds._feeds
 
 
 async def test_a_feed_outliving_the_request_that_started_it_leaves_no_thread(world, settings):
@@ -158,19 +165,19 @@ async def test_a_feed_outliving_the_request_that_started_it_leaves_no_thread(wor
 
     async def request() -> bytes:
         async with ThreadSensitiveContext():
-            return await drain(tail.afollow(tail.EventFollower(job.pk)))
+            return await drain(follow.afollow(follow.EventFollower(job.pk)))
 
     first = asyncio.create_task(request())
-    feed = await joined(job, tail.EventFollower, 1)
+    feed = await joined(job, follow.EventFollower, 1)
     second = asyncio.create_task(request())
-    await joined(job, tail.EventFollower, 2)
+    await joined(job, follow.EventFollower, 2)
     first.cancel()  # the stream that started the feed hangs up
     async with asyncio.timeout(5):
         while feed.streams > 1:
             await asyncio.sleep(0.01)
 
     await sync_to_async(jobs.record_event)(job, "progress")
-    await sync_to_async(jobs.finish)(job, Status.SUCCEEDED)
+    await sync_to_async(jobs.finish)(job, JobStatus.SUCCEEDED)
     async with asyncio.timeout(10):
         body = await second
     assert body.rstrip().rsplit(b"\n\n", 1)[-1].startswith(b"event: done")

@@ -5,6 +5,7 @@ downloads that skip the app, and nothing half-written left behind."""
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,16 +25,16 @@ from botocore.awsrequest import AWSResponse
 from django.test import Client
 from django.urls import reverse
 
-from stream_exports.aws.events import job_id_from_event
-from stream_exports.aws.runner import LambdaRunner
-from stream_exports.http.access import sign_url
 from stream_exports.jobs.files import GzipWriter
 from stream_exports.jobs.lifecycle import reap_stale_jobs
+from stream_exports.links.signing import sign_url
 from stream_exports.models import ExportJob, JobLogLine
+from stream_exports.runners.on_lambda import LambdaRunner, job_id_from_event
 
 from .. import s3
 from ..job_api import get, start
 from ..servers import ROOT, server_env
+from ..spreadsheets import count_rows
 from ..testapp.seed import seed
 
 pytestmark = pytest.mark.usefixtures("committed_jobs")
@@ -42,6 +44,7 @@ ROWS = 100_000
 #: gzip that stores, not compresses: a slice ends only at a part (5 MiB or more of gzip),
 #: and the rows would compress to one.
 STORED = {"GZIP_LEVEL": 0}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -84,7 +87,7 @@ def s3_jobs(settings, s3_endpoint, monkeypatch) -> dict[str, str]:
 def run_with(world, settings, params: dict[str, Any] | None = None, **stream_exports: Any):
     """Start a job with these settings and run it to its end (or its last slice)."""
     settings.STREAM_EXPORTS = {
-        "JOB_RUNNER": "stream_exports.jobs.runners.ImmediateRunner",
+        "JOB_RUNNER": "stream_exports.runners.ImmediateRunner",
         "JOB_STORAGE": "jobs",
         **stream_exports,
     }
@@ -196,18 +199,24 @@ class LambdaQueue:
         return ran
 
 
-def test_a_lambda_job_near_its_deadline_continues_in_new_invocations(
-    world, rows, settings, signed, s3_jobs, monkeypatch
-):
+def on_lambda(settings, monkeypatch, **stream_exports: Any) -> LambdaQueue:
+    """Jobs run by LambdaRunner, its invocations kept in a queue; files on S3 ("jobs")."""
     queue = LambdaQueue()
     monkeypatch.setattr(LambdaRunner, "client", property(lambda self: queue.client))
     settings.STREAM_EXPORTS = {
-        "JOB_RUNNER": "stream_exports.aws.runner.LambdaRunner",
+        "JOB_RUNNER": "stream_exports.runners.LambdaRunner",
         "JOB_LAMBDA_FUNCTION": "jobs",
         "JOB_STORAGE": "jobs",
         "JOB_SLICE_MARGIN": 0.1,
-        **STORED,
+        **stream_exports,
     }
+    return queue
+
+
+def test_a_lambda_job_near_its_deadline_continues_in_new_invocations(
+    world, rows, settings, signed, s3_jobs, monkeypatch
+):
+    queue = on_lambda(settings, monkeypatch, **STORED)
     body = start(world).json()
     # (Signed with the time: compared by what it carries, not byte for byte.)
     assert [job_id_from_event(payload) for payload in queue.payloads] == [body["id"]]
@@ -229,7 +238,7 @@ def parts_uploaded(job_id: str) -> list[Any]:
 def test_an_invocation_killed_mid_slice_fails_the_job_with_why_and_drops_the_upload(
     world, settings, s3_jobs, tmp_path
 ):
-    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner"}
+    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.runners.WorkerRunner"}
     job_id = start(world).json()["id"]
     env = {
         **os.environ,
@@ -291,7 +300,7 @@ def test_a_storage_error_mid_upload_fails_the_job_and_aborts_the_upload(
     body = run_with(world, settings, JOB_FILE_GZIP=False)  # parts of 10 MiB: several
     job = ExportJob.objects.get(pk=body["id"])
     assert job.status == "failed"
-    assert job.error.startswith("could not write the export file: ClientError")
+    assert job.error.startswith("could not write the export file (server error, ClientError)")
     assert get(body["links"]["download"]).status_code == 409
     s3_client = s3.client(s3_jobs["endpoint"])
     assert not s3_client.list_multipart_uploads(Bucket=s3_jobs["bucket"]).get("Uploads")
@@ -308,3 +317,34 @@ def test_a_csv_job_in_slices_has_one_header_and_every_row(world, rows, settings,
     path = reverse("stream_exports:csv", args=["orders"])
     live = Client().get(sign_url(path, world["users"]["staff"], {})).streaming_content
     assert requests.get(location, timeout=60).content == b"".join(live)
+
+
+def test_an_xlsx_job_on_s3_is_one_whole_workbook_whatever_its_slices(
+    world, rows, settings, s3_jobs
+):
+    """A zip cannot be continued: JOB_SLICE_SECONDS leaves an XLSX job whole."""
+    body = run_with(world, settings, {"format": "xlsx"}, JOB_SLICE_SECONDS=0.2, **STORED)
+    job = ExportJob.objects.get(pk=body["id"])
+    assert (job.format, job.status, job.rows) == ("xlsx", "succeeded", rows)
+    assert not JobLogLine.objects.filter(job=job, message__startswith="continuing").exists()
+    key = f"stream_exports/{job.pk}.xlsx"  # not gzipped: a zip already
+    head = s3.client(s3_jobs["endpoint"]).head_object(Bucket=s3_jobs["bucket"], Key=key)
+    assert head["ContentType"] == XLSX and "ContentEncoding" not in head
+    location = get(body["links"]["download"])["Location"]
+    archive = zipfile.ZipFile(io.BytesIO(requests.get(location, timeout=60).content))
+    assert archive.testzip() is None
+    assert count_rows(archive, "xl/worksheets/sheet1.xml") == rows + 1
+
+
+def test_an_xlsx_job_past_its_lambda_deadline_fails_saying_why(
+    world, rows, settings, s3_jobs, monkeypatch
+):
+    queue = on_lambda(settings, monkeypatch)
+    body = start(world, {"format": "xlsx"}).json()
+    assert queue.deliver(seconds=0.4) == 1  # no next invocation: nothing to continue
+    job = ExportJob.objects.get(pk=body["id"])
+    assert job.status == "failed" and job.rows < rows
+    assert job.error.startswith("Excel files are written in one run, and this run's time was up")
+    s3_client = s3.client(s3_jobs["endpoint"])
+    assert not s3_client.list_multipart_uploads(Bucket=s3_jobs["bucket"]).get("Uploads")
+    assert not s3_client.list_objects_v2(Bucket=s3_jobs["bucket"]).get("Contents")

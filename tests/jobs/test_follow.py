@@ -15,7 +15,7 @@ def test_events_of_a_finished_job_end_with_one_done(world, settings):
     body = run_started(world, settings, {"limit": 3000})
     response = get(body["links"]["events"])
     assert response["Content-Type"] == "text/event-stream; charset=utf-8"
-    assert response["Cache-Control"] == "no-cache"
+    assert response["Cache-Control"] == "private, no-cache, no-store"
     stream = text(response)
     assert stream.startswith("retry: 2000\nevent: progress\nid: 1\n")
     assert "\r" not in stream

@@ -11,8 +11,8 @@ from django.test import Client
 from django.urls import reverse
 
 from stream_exports.core.datasets import registry
-from stream_exports.http.access import sign_url
 from stream_exports.jobs.worker import run_job
+from stream_exports.links.signing import sign_url
 from stream_exports.models import ExportJob
 
 from ..job_api import QUEUE_ONLY, get, run_started, start

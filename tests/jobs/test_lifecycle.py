@@ -46,3 +46,23 @@ def test_many_watchers_reaping_one_stale_job_fail_it_once(world):
     assert failed.count() == 1
     assert JobEvent.objects.filter(job=job, kind="done").count() == 1
     assert ExportJob.objects.get(pk=job.pk).status == "failed"
+
+
+def test_no_log_line_carries_a_raw_line_break_from_a_parameter(world, caplog):
+    """Issue 25: a job's log line took a parameter with its CR/LF (int() takes "5\\r\\n")."""
+    from stream_exports.core.datasets import registry
+    from stream_exports.jobs.lifecycle import create_job
+    from stream_exports.models import JobLogLine
+
+    caplog.set_level("INFO", logger="stream_exports")
+    job = create_job(
+        registry.get("orders"), {"after": "5\r\n", "limit": "1"}, world["users"]["staff"]
+    )
+    logged = [
+        record.getMessage() for record in caplog.records if str(job.pk) in record.getMessage()
+    ]
+    stored = list(JobLogLine.objects.filter(job=job).values_list("message", flat=True))
+    assert logged and stored
+    assert not any(
+        set(line) & set("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029") for line in logged + stored
+    )

@@ -25,14 +25,14 @@ def test_a_job_is_one_task_on_the_backend_and_queue_the_settings_name(world, set
         "exports": {"BACKEND": DATABASE_BACKEND, "QUEUES": ["exports"]},
     }
     settings.STREAM_EXPORTS = {
-        "JOB_RUNNER": "stream_exports.tasks.django.DjangoTaskRunner",
+        "JOB_RUNNER": "stream_exports.runners.DjangoTaskRunner",
         "JOB_TASK_BACKEND": "exports",
         "JOB_TASK_QUEUE": "exports",
     }
     job_id = start(world, {"limit": 5}).json()["id"]
     task = DBTaskResult.objects.get(args_kwargs__args=[job_id])
     assert (task.backend_name, task.queue_name, task.status) == ("exports", "exports", "READY")
-    assert task.task_path == "stream_exports.tasks.django.run_export_job"
+    assert task.task_path == "stream_exports.runners.on_django_tasks.run_export_job"
     assert task.args_kwargs == {"args": [job_id], "kwargs": {}}
     DBTaskResult.objects.filter(pk=task.pk).delete()
 
@@ -45,7 +45,7 @@ def test_a_job_is_one_task_on_the_backend_and_queue_the_settings_name(world, set
     ],
 )
 def test_manage_py_check_names_a_task_backend_or_queue_that_is_not_set_up(setting, problem):
-    stream_exports = {"JOB_RUNNER": "stream_exports.tasks.django.DjangoTaskRunner", **setting}
+    stream_exports = {"JOB_RUNNER": "stream_exports.runners.DjangoTaskRunner", **setting}
     done = subprocess.run(
         [sys.executable, "-m", "django", "check"],
         cwd=ROOT,

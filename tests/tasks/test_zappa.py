@@ -14,15 +14,15 @@ import zappa.asynchronous
 from botocore.stub import Stubber
 
 from stream_exports.models import ExportJob
-from stream_exports.tasks.zappa import ZappaRunner
+from stream_exports.runners.on_zappa import ZappaRunner
 
 from ..job_api import downloaded_ids, start
 from ..servers import ROOT, server_env
 
 pytestmark = pytest.mark.usefixtures("committed_jobs")
 
-RUNNER = {"JOB_RUNNER": "stream_exports.tasks.zappa.ZappaRunner"}
-TASK = "stream_exports.tasks.zappa.run_export_job"
+RUNNER = {"JOB_RUNNER": "stream_exports.runners.ZappaRunner"}
+TASK = "stream_exports.runners.on_zappa.run_export_job"
 JOB_ID = "5a1c3f0e-0000-4000-8000-000000000001"
 
 
@@ -105,7 +105,7 @@ EXCEPTION_HANDLER = None
 
 
 def test_zappas_handler_runs_the_job_an_invocation_carries(world, settings, tmp_path: Path):
-    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.jobs.runners.WorkerRunner"}
+    settings.STREAM_EXPORTS = {"JOB_RUNNER": "stream_exports.runners.WorkerRunner"}
     job_id = start(world, {"limit": 300}).json()["id"]
     (tmp_path / "zappa_settings.py").write_text(ZAPPA_SETTINGS)
     env = {

@@ -19,6 +19,7 @@ register(
             "paid",
             "note",
             "data",
+            "status",
         ],
         cursor="id",
         filters={

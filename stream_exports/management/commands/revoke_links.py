@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from stream_exports.models import LinkRevocation
+from stream_exports.links.models import revoke_links
 
 from ._dataset_command import find_user
 
@@ -24,5 +24,5 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         users = [find_user(name) for name in options["usernames"]]  # all exist, or none is done
         for user in users:
-            revocation = LinkRevocation.objects.revoke(user, reason=options["reason"])
+            revocation = revoke_links(user, reason=options["reason"])
             self.stdout.write(f"revoked the signed links of {user.get_username()!r}: {revocation}")

@@ -33,6 +33,11 @@
       const left = job.total && rate ? (job.total - job.rows) / rate : NaN;
       field("eta").textContent = job.finished_at ? "done" : duration(left);
     }
+    const parts = job.partitions;
+    field("partitions").textContent = parts
+      ? `${parts.done} of ${parts.total} done (read ${job.consistency})`
+      : "";
+    field("partitions").hidden = field("partitions-label").hidden = !parts;
     const finished = ["succeeded", "failed", "cancelled"].includes(job.status);
     field("download").hidden = !done;
     field("cancel").hidden = finished;

@@ -17,6 +17,7 @@ from project.demo.models import Order
 from project.demo.seed import COLUMNS, order_rows
 
 DEMO_USER = ("demo", "demo")
+DEMO_EMAIL = "demo@example.com"
 
 
 def copy_rows(rows: int, seed: int) -> None:
@@ -60,12 +61,14 @@ def insert_rows(rows: int, seed: int, batch: int = 5000) -> None:
 
 
 def ensure_demo_user() -> None:
-    """Staff user demo/demo who may view (so export) orders. Never with DEBUG off."""
+    """Staff user demo/demo (demo@example.com, where job mails go) who may view and export
+    orders (and see their jobs and audit trail). Never with DEBUG off."""
     if not settings.DEBUG:
         raise CommandError("refusing to create the demo user (password 'demo') with DEBUG off.")
     username, password = DEMO_USER
     user, _ = get_user_model().objects.get_or_create(username=username)
     user.is_staff = True
+    user.email = DEMO_EMAIL
     user.set_password(password)
     user.save()
     user.user_permissions.add(

@@ -24,6 +24,7 @@ class AuditRecordAdmin(admin.ModelAdmin):
         "bytes",
         "via",
         "client",
+        "count",
     ]
     list_filter = ["outcome", "kind", "via", "dataset", "format", "started_at"]
     search_fields = ["username", "dataset", "client", "user_agent", "reason", "job"]

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from ..models import LinkRevocation
+from .models import LinkRevocation
 
 __all__ = ["LinkRevocationAdmin", "revoke_signed_links"]
 
@@ -65,8 +65,9 @@ class LinkRevocationAdmin(admin.ModelAdmin):
     def save_model(
         self, request: HttpRequest, obj: LinkRevocation, form: Any, change: bool
     ) -> None:
-        revoked = LinkRevocation.objects.revoke(obj.user, by=request.user, reason=obj.reason)
-        obj.pk, obj.revoked_at, obj.revoked_by = revoked.pk, revoked.revoked_at, request.user
+        by: Any = request.user  # (staff: signed in)
+        revoked = LinkRevocation.objects.revoke(obj.user, by=by, reason=obj.reason)
+        obj.pk, obj.revoked_at, obj.revoked_by = revoked.pk, revoked.revoked_at, by
 
 
 @admin.action(description="Revoke the selected users' signed links")
