@@ -27,8 +27,8 @@ from django.utils import timezone
 
 from ..conf import conf
 from ..core.errors import Refusal
+from ..core.exports import Export
 from ..core.formats.base import Position, describe_failure
-from ..core.formats.registry import get_format
 from ..core.split import Range, estimated_rows, split
 from .checkpoint import Checkpoint, FileState
 from .files import is_s3, s3_key
@@ -37,9 +37,9 @@ from .models import ExportJob, ExportPartition, JobStatus, PartitionStatus, job_
 from .pieces import compose, piece_names, write_piece
 from .worker import (
     claim,
+    counted_rows,
     file_headers,
     job_export,
-    job_failed,
     new_file_name,
     run_claimed,
     worker_name,
@@ -84,29 +84,28 @@ def run_task(task_id: str, deadline: float | None = None, submit: Submit | None 
     if job is None:
         logger.info("job %s was not queued (already taken or gone)", job_id)
         return False
-    try:
-        with timezone.override(None):
-            ranges = _ranges(job)
-            if len(ranges) > 1:
-                Coordinator(job, ranges, submit).run()
-                return False
-    except Exception as exc:
-        job_failed(job, exc)
-        return False
-    return run_claimed(job, deadline)
+
+    def coordinate(job: ExportJob, export: Export) -> bool:
+        ranges = _ranges(job, export)
+        if len(ranges) == 1:
+            return False
+        Coordinator(job, export, ranges, submit).run()
+        return True
+
+    return run_claimed(job, deadline, coordinate)
 
 
-def _ranges(job: ExportJob) -> list[Range]:
+def _ranges(job: ExportJob, export: Export) -> list[Range]:
     """The ranges ``job`` is split into (one: it is not). Its rows are counted only when
     ``JOB_COUNT_TOTAL`` counts them anyway or ``partitions=`` asks for a number; else the
     planner's estimate decides (none on SQLite: there a job splits itself only when counted)."""
-    if job.checkpoint or job.partitions == 1 or not get_format(job.format).continuable:
+    if job.checkpoint or job.partitions == 1 or not export.format.continuable:
         return [Range(None, None)]
-    plan = job_export(job).content.plan
+    plan = export.content.plan
     if plan.ordering:  # (an admin changelist's own order: one reader keeps it)
         return [Range(None, None)]
     exact = conf.JOB_COUNT_TOTAL or job.partitions is not None
-    total = _count(plan) if exact else estimated_rows(plan)
+    total = counted_rows(plan) if exact else estimated_rows(plan)
     if exact:
         job.total = total
         job.save(update_fields=["total"])
@@ -118,11 +117,6 @@ def _ranges(job: ExportJob) -> list[Range]:
             return [Range(None, None)]
         parts = -(-total // conf.PARTITION_ROWS)
     return split(plan, min(parts, conf.MAX_PARTITIONS), total)
-
-
-def _count(plan: Any) -> int:
-    total = int(plan.queryset.count())
-    return min(total, plan.limit) if plan.limit is not None else total
 
 
 @contextlib.contextmanager
@@ -170,9 +164,10 @@ def read_in_snapshot(job: ExportJob, using: str, read: Callable[[], T]) -> T:
 class Coordinator:
     """Plans, runs and ends one partitioned job (see the module)."""
 
-    def __init__(self, job: ExportJob, ranges: list[Range], submit: Submit | None) -> None:
-        self.job, self.ranges, self.submit = job, ranges, submit
-        self.export = job_export(job)
+    def __init__(
+        self, job: ExportJob, export: Export, ranges: list[Range], submit: Submit | None
+    ) -> None:
+        self.job, self.export, self.ranges, self.submit = job, export, ranges, submit
 
     def run(self) -> None:
         job = self.job

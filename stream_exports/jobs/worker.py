@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +39,7 @@ __all__ = [
     "Progress",
     "RunEnd",
     "claim",
+    "counted_rows",
     "file_headers",
     "job_export",
     "job_failed",
@@ -253,11 +254,18 @@ def run_job(job_id: Any, deadline: float | None = None) -> bool:
     return run_claimed(job, deadline)
 
 
-def run_claimed(job: ExportJob, deadline: float | None = None) -> bool:
-    """:func:`run_job` for a job this process claimed."""
+#: Runs a claimed job as partitions when it is split, True when it did (jobs.partitions).
+Coordinate = Callable[[ExportJob, Export], bool]
+
+
+def run_claimed(
+    job: ExportJob, deadline: float | None = None, coordinate: Coordinate | None = None
+) -> bool:
+    """:func:`run_job` for a job this process claimed; ``coordinate`` is offered the job
+    once its owner's right is checked and its export built."""
     try:
         with timezone.override(None):  # (no request's zone: a job writes in TIME_ZONE)
-            return _run(job, deadline)
+            return _run(job, deadline, coordinate)
     except Exception as exc:
         job_failed(job, exc)
         return False
@@ -290,11 +298,19 @@ def may_still_run(job: ExportJob) -> str:
     return ""
 
 
-def _run(job: ExportJob, deadline: float | None) -> bool:
+def counted_rows(plan: Any) -> int:
+    """The rows ``plan`` reads: its queryset's count, at most its limit."""
+    total = int(plan.queryset.count())
+    return total if plan.limit is None else min(total, plan.limit)
+
+
+def _run(job: ExportJob, deadline: float | None, coordinate: Coordinate | None) -> bool:
     if refused := may_still_run(job):
         finish(job, JobStatus.FAILED, refused)  # (a continued one's upload is abandoned)
         return False
     export = job_export(job)
+    if coordinate is not None and coordinate(job, export):
+        return False
     part = Slice.until(deadline, sliced=export.format.continuable)
     saved = Checkpoint.from_json(job.checkpoint)
     at = Position()
@@ -306,9 +322,7 @@ def _run(job: ExportJob, deadline: float | None) -> bool:
         log(job, f"continuing after {at.rows} rows (cursor {at.last!r}) in a new run")
     else:
         if conf.JOB_COUNT_TOTAL and job.total is None:
-            plan = export.content.plan
-            total = plan.queryset.count()
-            job.total = min(total, plan.limit) if plan.limit else total
+            job.total = counted_rows(export.content.plan)
             job.save(update_fields=["total"])
         log(job, f"running: {job.total if job.total is not None else 'unknown'} rows to write")
     record_event(job, "progress")

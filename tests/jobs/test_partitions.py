@@ -341,3 +341,17 @@ def test_a_partitioned_jobs_download_is_whole_for_a_client_that_decodes_one_memb
     plain = body if accept == "identity" else decoder(accept).decompress(body)
     assert plain == file_of(split)
     assert plain.count(b"\n") > 4321  # (every row, a header)
+
+
+def test_a_partitioned_job_whose_owner_may_no_longer_export_fails_saying_so(exporter):
+    """Checked as an unsplit job is, before its rows are counted or split: no partition runs."""
+    from stream_exports.jobs.lifecycle import create_job
+
+    eve = exporter("eve")
+    job = create_job(registry.get("orders"), {"limit": "3000"}, eve, partitions=2)
+    eve.user_permissions.clear()
+    partitions.run_task(str(job.pk))
+    job.refresh_from_db()
+    assert (job.status, job.rows, job.file.name) == ("failed", 0, "")
+    assert job.error == "its owner may no longer export dataset 'orders'."
+    assert not job.partition_set.exists()
