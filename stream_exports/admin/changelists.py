@@ -82,5 +82,5 @@ def changelist_rows(
 ) -> QuerySet:
     """The changelist's rows for ``request`` (a GET of it): the same filters, search and
     ordering, only the ``selected`` keys unless None."""
-    queryset = model_admin.get_changelist_instance(request).get_queryset(request)
+    queryset = model_admin.get_changelist_instance(request).queryset  # (built by its __init__)
     return queryset if selected is None else queryset.filter(pk__in=selected)

@@ -153,7 +153,7 @@ class ExportMixin(_ModelAdmin):
         order, with the chosen ``fields`` (default: ``get_export_fields``), headers and
         choices as people read them."""
         dataset = self.get_export_dataset(request)
-        format = get_format(format) if isinstance(format, str) else format
+        format = get_format(format)
         rows = self.export_rows(request, queryset)
         fields = fields or self.get_export_fields(request)
         label = f"admin export {dataset.name!r}"
@@ -187,7 +187,7 @@ class ExportMixin(_ModelAdmin):
         ``queryset``'s, through the same hooks) in ``format``; open its live page.
         ``notify``: mail the user when it ends."""
         dataset = self.get_export_dataset(request)
-        format = get_format(format) if isinstance(format, str) else format
+        format = get_format(format)
         params = {"fields": ",".join(fields or self.get_export_fields(request))}
         if "labels" in options_of(format):
             params["labels"] = "1"

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from ..audit.trail import origin
 from ..core.datasets import ExportNotAllowed, UnknownDataset, registry
-from ..core.formats.registry import UnknownFormat, get_format
+from ..core.formats.registry import format_title
 from ..jobs.lifecycle import create_job, request_cancel
 from ..jobs.models import ExportJob, ExportJobQuerySet, JobStatus
 from ..notify.links import site_of
@@ -113,7 +113,7 @@ class ExportJobAdmin(admin.ModelAdmin):
             "finished": job.finished,
             "can_rerun": job.status in (JobStatus.FAILED, JobStatus.CANCELLED),
             "partitions": job.partition_status(),
-            "format_title": _format_title(job.format),
+            "format_title": format_title(job.format),
         }
         return TemplateResponse(request, self.change_form_template, context)
 
@@ -153,11 +153,3 @@ class ExportJobAdmin(admin.ModelAdmin):
         submit_on_commit(job.pk)
         messages.info(request, format_html("Started again as job {}.", str(job.pk)[:8]))
         return self._to_page(job)
-
-
-def _format_title(name: str) -> str:
-    """What people call the format ``name`` ("Excel"), or its name if no longer registered."""
-    try:
-        return get_format(name).title
-    except UnknownFormat:
-        return name.upper()

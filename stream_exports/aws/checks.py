@@ -19,9 +19,10 @@ import os
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Tags, Warning, register
+from django.core.checks import CheckMessage, Tags, register
 from django.http.request import validate_host
 
+from ..checks import _warning
 from .environment import behind_api_gateway, on_lambda
 from .settings import MIDDLEWARE
 
@@ -29,11 +30,6 @@ __all__ = ["check_api_gateway", "check_gateway_trust"]
 
 #: What API Gateway sends Lambda Web Adapter, which passes it on: HTTPS is at the gateway.
 GATEWAY_PROTO_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-GATEWAY_PREFIX_MIDDLEWARE = MIDDLEWARE
-
-
-def _warning(message: str, number: int, hint: str) -> Warning:
-    return Warning(message, hint=hint, id=f"stream_exports.W{number:03d}")
 
 
 @register(Tags.security)
@@ -80,13 +76,13 @@ def check_api_gateway(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
                 "Set SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True.",
             )
         )
-    if settings.FORCE_SCRIPT_NAME is None and GATEWAY_PREFIX_MIDDLEWARE not in settings.MIDDLEWARE:
+    if settings.FORCE_SCRIPT_NAME is None and MIDDLEWARE not in settings.MIDDLEWARE:
         warnings.append(
             _warning(
                 "Behind API Gateway, nothing puts requests under their public prefix: at the "
                 "execute-api URL (/<stage>/...) links, redirects and the admin lose the stage.",
                 6,
-                f"Put {GATEWAY_PREFIX_MIDDLEWARE!r} first in MIDDLEWARE "
+                f"Put {MIDDLEWARE!r} first in MIDDLEWARE "
                 "(or set FORCE_SCRIPT_NAME for one fixed prefix).",
             )
         )
@@ -99,13 +95,11 @@ def check_gateway_trust(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
     from any loopback peer: right on Lambda (only Lambda Web Adapter is there), a choice
     elsewhere (``deploy local``'s proxy, a proxy of one's own that drops both headers
     from clients), which ``DJANGO_BEHIND_API_GATEWAY=1`` says was made."""
-    if GATEWAY_PREFIX_MIDDLEWARE not in settings.MIDDLEWARE or on_lambda():
-        return []
-    if os.environ.get("DJANGO_BEHIND_API_GATEWAY", "").lower() in ("1", "true", "yes"):
+    if MIDDLEWARE not in settings.MIDDLEWARE or on_lambda() or behind_api_gateway():
         return []
     return [
         _warning(
-            f"{GATEWAY_PREFIX_MIDDLEWARE} is in MIDDLEWARE but this process is not on AWS "
+            f"{MIDDLEWARE} is in MIDDLEWARE but this process is not on AWS "
             "Lambda: it takes each request's public prefix and scheme from headers that any "
             "client on this machine (a local proxy's) can send.",
             11,

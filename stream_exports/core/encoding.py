@@ -129,7 +129,7 @@ def _dumps_with_json_text(
         if (text := record.get(name)) is not None:
             record[name] = orjson.Fragment(text)
     try:
-        return orjson.dumps(record, default=default)
+        return _orjson_dumps(record)
     except orjson.JSONEncodeError:  # a huge integer elsewhere in the row
         record = dict(zip(names, row, strict=False))
     for name in json_text:

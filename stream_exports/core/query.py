@@ -224,7 +224,7 @@ def parse_export_query(
 ) -> ExportQuery:
     """Parse every parameter of an export in ``format``, or raise ``ParamError`` naming
     the first bad one."""
-    format = get_format(format) if isinstance(format, str) else format
+    format = get_format(format)
     options = options_of(format)
     for name, values in params.lists():
         if any("\x00" in value for value in values):

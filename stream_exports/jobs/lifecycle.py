@@ -152,7 +152,7 @@ def create_job(
     many to split it in (1: none; None: ``PARTITION_ROWS`` decides; ``NotPartitionable``
     if it cannot be split).
     """
-    format = get_format(format) if isinstance(format, str) else format
+    format = get_format(format)
     check_partitions(format, partitions, source=bool(source))
     query = QueryDict(mutable=True)
     for key, value in params.lists() if isinstance(params, QueryDict) else params.items():

@@ -200,9 +200,11 @@ class ExportJob(models.Model):
         for one that is not."""
         if not self.consistency:
             return {}
-        done = self.partition_set.filter(status=PartitionStatus.SUCCEEDED).count()
-        total = self.partition_set.count()
-        return {"partitions": {"done": done, "total": total}, "consistency": self.consistency}
+        done = models.Q(status=PartitionStatus.SUCCEEDED)
+        counts = self.partition_set.aggregate(
+            done=models.Count("pk", filter=done), total=models.Count("pk")
+        )
+        return {"partitions": counts, "consistency": self.consistency}
 
 
 class PartitionStatus(models.TextChoices):

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.timesince import timeuntil
 
 from ..conf import conf
-from ..core.formats.registry import UnknownFormat, get_format
+from ..core.formats.registry import format_title
 from ..jobs.models import ExportJob, JobStatus
 from .links import links_for
 
@@ -86,7 +86,7 @@ def mail_context(job: ExportJob) -> dict[str, Any]:
         "name": full_name or owner.get_username(),
         "dataset": job.dataset,
         "rows_of": (job.source or {}).get("description", ""),
-        "format": _title(job.format),
+        "format": format_title(job.format),
         "succeeded": job.status == JobStatus.SUCCEEDED,
         "failed": job.status == JobStatus.FAILED,
         "cancelled": job.status == JobStatus.CANCELLED,
@@ -108,13 +108,6 @@ def summary(error: str) -> str:
     if first.startswith("Traceback"):  # (a project's own error text: its last line says what)
         first = lines[-1]
     return first if len(first) <= SUMMARY_LENGTH else first[: SUMMARY_LENGTH - 1] + "…"
-
-
-def _title(format: str) -> str:
-    try:
-        return get_format(format).title
-    except UnknownFormat:
-        return format.upper()
 
 
 def _duration(length: timedelta | None) -> str:

@@ -1,6 +1,6 @@
 """The last line of an export, read the way the server writes it.
 
-The server's own reader is ``stream_exports.core.ndjson.parse_trailer``; this
+The server's own reader is ``stream_exports.core.formats.ndjson.parse_trailer``; this
 client cannot import Django, so it keeps this twin, and a contract test in the
 server's suite feeds the server's real trailer lines to both.
 """

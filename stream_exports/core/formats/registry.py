@@ -13,7 +13,7 @@ from .csv import CSV
 from .ndjson import NDJSON
 from .xlsx import XLSX
 
-__all__ = ["UnknownFormat", "formats", "get_format", "register_format"]
+__all__ = ["UnknownFormat", "format_title", "formats", "get_format", "register_format"]
 
 
 class UnknownFormat(Refusal):
@@ -38,12 +38,22 @@ def register_format(format: Format) -> Format:
     return format
 
 
-def get_format(name: str) -> Format:
-    """The format ``name``; :class:`UnknownFormat` when there is none."""
+def get_format(name: str | Format) -> Format:
+    """The format ``name`` (a format: itself); :class:`UnknownFormat` when there is none."""
+    if isinstance(name, Format):
+        return name
     try:
         return _formats[name]
     except KeyError:
         raise UnknownFormat(name) from None
+
+
+def format_title(name: str) -> str:
+    """What people call the format ``name`` ("Excel"), or its name if no longer registered."""
+    try:
+        return get_format(name).title
+    except UnknownFormat:
+        return name.upper()
 
 
 def formats() -> Iterator[Format]:

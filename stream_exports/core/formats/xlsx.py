@@ -121,7 +121,7 @@ class XLSX(Format):
                 sheet_columns(content),
                 _counted(content, position),
                 tz=timezone.get_current_timezone(),
-                sheet_title=content.title or "Sheet",
+                sheet_title=content.title,
             )
             with closing(chunks):
                 yield from chunks
