@@ -71,18 +71,14 @@ def _copyable(plan: RowPlan, names: tuple[str, ...]) -> list[tuple[str, models.F
     connection = connections[plan.queryset.db]
     if connection.vendor != "postgresql" or plan.ordering or not conf.COPY_FAST_PATH:
         return None
+    if plan.cursor not in names:
+        return None
     if connection.settings_dict.get("TIME_ZONE") not in (None, "UTC"):
         return None
     connection.ensure_connection()
     if connection.connection.info.parameter_status("server_encoding") != "UTF8":
         return None
-    fields = plan.plain_columns(names, _JSON_TEXT)
-    if fields is None:
-        return None
-    cursor = plan.column_field(plan.cursor)
-    if cursor is None or cursor.column is None or plan.cursor not in names:
-        return None
-    return fields
+    return plan.plain_columns(names, _JSON_TEXT)
 
 
 def _from_plan(plan: RowPlan, select: str, params: list[Any]) -> tuple[str, list[Any]] | None:

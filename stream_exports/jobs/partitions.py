@@ -36,6 +36,7 @@ from .lifecycle import finish, log, record_event
 from .models import ExportJob, ExportPartition, JobStatus, PartitionStatus, job_storage
 from .pieces import compose, piece_names, write_piece
 from .worker import (
+    WRITE_FAILED,
     claim,
     counted_rows,
     file_headers,
@@ -226,7 +227,7 @@ class Coordinator:
                 logger.exception("job %s: joining its pieces failed", job.pk)
                 watch.outcome, watch.error = (
                     JobStatus.FAILED,
-                    describe_failure(exc, "could not write the export file"),
+                    describe_failure(exc, WRITE_FAILED),
                 )
             else:
                 finish(job, JobStatus.SUCCEEDED)
@@ -395,8 +396,10 @@ def run_partition(
     if partition is None:
         logger.info("partition %s/%s was not queued (taken, done or stopped)", job_id, index)
         return
-    job = job if job is not None else ExportJob.objects.get(pk=job_id)
-    job.refresh_from_db(fields=["checkpoint", "snapshot", "consistency"])
+    if job is None:
+        job = ExportJob.objects.get(pk=job_id)
+    else:  # (the coordinator's: what its partitions wrote since)
+        job.refresh_from_db(fields=["checkpoint", "snapshot", "consistency"])
     progress = PartitionProgress(partition)
     progress.start()
     try:

@@ -38,8 +38,8 @@ class Command(BaseCommand):
         if keep < 0:
             raise CommandError(f"--keep must be 0 (no bound) or more, not {keep}.")
         old = AuditRecord.objects.older_than(days)
-        beyond = AuditRecord.objects.beyond_newest(keep, besides=old)
         if options["dry_run"]:
+            beyond = AuditRecord.objects.beyond_newest(keep, besides=old)
             self.stdout.write(
                 f"{old.count()} audit records are older than {days} days, "
                 f"and {beyond.count()} more beyond the newest {keep}."
