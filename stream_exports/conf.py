@@ -239,7 +239,11 @@ class Settings:
         JOBS,
     )
     JOB_SLICE_MARGIN = Setting(
-        60.0, "Seconds before Lambda's deadline at which a job checkpoints and moves on.", JOBS
+        60.0,
+        "Seconds before Lambda's deadline at which a job (or partition) checkpoints and "
+        "moves on; a partitioned job's coordinator holds its snapshot for its next run "
+        "half as long at most.",
+        JOBS,
     )
     JOB_COUNT_TOTAL = Setting(
         True, "Count the rows before a job starts, so progress has a total.", JOBS

@@ -16,10 +16,11 @@ it), so a new deflater can carry on where a checkpoint left off.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import IO, Any, Protocol, TypeGuard
 
 from django.core.files.storage import Storage
@@ -35,6 +36,7 @@ __all__ = [
     "S3Sink",
     "Sink",
     "StorageSink",
+    "delete_objects",
     "discard",
     "is_s3",
     "open_sink",
@@ -255,13 +257,29 @@ def open_sink(
     return PathSink(storage, name) if _has_paths(storage) else StorageSink(storage, name)
 
 
+def delete_objects(storage: Storage, names: Sequence[str]) -> None:
+    """Delete ``names`` if they are there (on S3 a thousand a request), ignoring failures:
+    what is left is only a piece of a file already whole or dropped."""
+    if not is_s3(storage):
+        for name in names:
+            with contextlib.suppress(Exception):
+                storage.delete(name)
+        return
+    client = storage.connection.meta.client
+    for at in range(0, len(names), 1000):
+        keys = [{"Key": s3_key(storage, name)} for name in names[at : at + 1000]]
+        with contextlib.suppress(Exception):
+            client.delete_objects(
+                Bucket=storage.bucket_name, Delete={"Objects": keys, "Quiet": True}
+            )
+
+
 def discard(storage: Storage, file: FileState) -> None:
     """Drop a file left unfinished at a checkpoint, with the pieces of a partitioned one
     (``sink["pieces"]``: their names)."""
     pieces = list(file.sink.get("pieces", ()))
-    for name in pieces:
-        for each in (name,) if is_s3(storage) else (name, name + ".part"):
-            storage.delete(each)
+    parts = [] if is_s3(storage) else [name + ".part" for name in pieces]
+    delete_objects(storage, pieces + parts)
     if pieces and not file.sink.get("upload_id"):
         return  # (no upload, and the file itself is not made until the pieces are joined)
     open_sink(storage, file.name, {}, file.sink).discard()

@@ -36,6 +36,7 @@ from .models import (
     JobEvent,
     JobLogLine,
     JobStatus,
+    PartitionStatus,
     job_storage,
 )
 from .signals import job_finished
@@ -266,7 +267,11 @@ def finish(job: ExportJob, status: JobStatus, error: str = "") -> bool:
 
 
 def abandon_file(job: ExportJob, file: FileState) -> None:
-    """Drop the half-written file of a job that will not finish it (abort its upload)."""
+    """Drop the half-written file of a job that will not finish it (abort its upload), and
+    stop its partitions not done (each drops its piece at its next chunk)."""
+    if file.sink.get("pieces"):
+        unfinished = (PartitionStatus.QUEUED, PartitionStatus.RUNNING)
+        job.partition_set.filter(status__in=unfinished).update(status=PartitionStatus.CANCELLED)
     try:
         discard(job_storage(), file)
     except Exception:
@@ -287,7 +292,8 @@ def reap_if_stale(job: ExportJob) -> bool:
     if not claimed:
         return False
     since = job.heartbeat_at.isoformat() if job.heartbeat_at else "never"
-    return finish(job, JobStatus.FAILED, f"worker {job.worker} stopped (last heartbeat {since})")
+    who = f"worker {job.worker}" if job.worker else "the coordinator it was handed on to"
+    return finish(job, JobStatus.FAILED, f"{who} stopped (last heartbeat {since})")
 
 
 def reap_stale_jobs() -> int:

@@ -9,6 +9,13 @@ the last first (whichever no other worker took: a pool of one never waits on its
 :class:`Watch` thread keeps the job's heartbeat, sums the partitions' progress, retries
 a failed or stale partition alone (``PARTITION_TRIES``) and sees a cancel. When every
 partition is done it joins the pieces and the tail (NDJSON's trailer) into the file.
+
+Runs end: a partition (on S3) or the coordinator whose slice is over (a Lambda
+invocation's deadline, ``JOB_SLICE_SECONDS``) stops at a checkpoint and is submitted
+again. A partition keeps its rows, cursor and half-written piece on its row; a coordinator
+hands the job on (still running, no worker), and holds its snapshot until the next one has
+taken it over (imported and exported it again) or could not, so that the partitions
+still share one snapshot across runs when the next run starts in time.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from .models import ExportJob, ExportPartition, JobStatus, PartitionStatus, job_
 from .pieces import compose, piece_names, write_piece
 from .worker import (
     WRITE_FAILED,
+    Slice,
     claim,
     counted_rows,
     file_headers,
@@ -51,6 +59,7 @@ __all__ = [
     "SNAPSHOT",
     "next_queued_partition",
     "run_task",
+    "take_handed_on",
 ]
 
 logger = logging.getLogger("stream_exports")
@@ -73,27 +82,43 @@ class PartitionFailed(Exception):
 
 
 def run_task(task_id: str, deadline: float | None = None, submit: Submit | None = None) -> bool:
-    """Run a job or a partition of one (``<job id>/<index>``); True when the job stopped
-    at a checkpoint and its runner must submit it again. ``submit`` sends a partition to
-    the job's runner (None: it waits in the table for ``export_worker`` or the
-    coordinator)."""
+    """Run a job or a partition of one (``<job id>/<index>``) until ``deadline`` (epoch
+    seconds) at most; True when it stopped at a checkpoint and its runner must submit it
+    again. ``submit`` sends a task to the job's runner (None: it waits in the table for
+    ``export_worker`` or the coordinator)."""
     job_id, _, index = task_id.partition("/")
     if index:
-        run_partition(job_id, int(index), submit)
-        return False
+        part = Slice.until(deadline, sliced=is_s3(job_storage()))
+        return run_partition(job_id, int(index), submit, part=part)
     job = claim(job_id)
+    handed_on = job is None and (job := take_handed_on(job_id)) is not None
     if job is None:
         logger.info("job %s was not queued (already taken or gone)", job_id)
         return False
 
     def coordinate(job: ExportJob, export: Export) -> bool:
+        # (with no runner to submit its next run to, as in export_worker: to the end)
+        part = Slice.until(deadline if submit else None, sliced=submit is not None)
+        coordinator = Coordinator(job, export, submit, part)
+        if handed_on:
+            coordinator.resume()
+            return True
         ranges = _ranges(job, export)
         if len(ranges) == 1:
             return False
-        Coordinator(job, export, ranges, submit).run()
+        coordinator.run(ranges)
         return True
 
     return run_claimed(job, deadline, coordinate)
+
+
+def take_handed_on(job_id: Any) -> ExportJob | None:
+    """Take over coordinating a partitioned job its last coordinator handed on (running,
+    no worker), once, whoever races for it."""
+    taken = ExportJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, worker="").update(
+        worker=worker_name(), heartbeat_at=timezone.now()
+    )
+    return ExportJob.objects.get(pk=job_id) if taken else None
 
 
 def _ranges(job: ExportJob, export: Export) -> list[Range]:
@@ -121,16 +146,26 @@ def _ranges(job: ExportJob, export: Export) -> list[Range]:
 
 
 @contextlib.contextmanager
-def exported_snapshot(using: str) -> Iterator[str]:
+def exported_snapshot(using: str, taken_over: str | None = None) -> Iterator[str]:
     """On PostgreSQL, a snapshot exported by a transaction of a connection of its own, held
-    open until the block ends (``""`` elsewhere)."""
-    if connections[using].vendor != "postgresql":
+    open until the block ends (``""`` elsewhere). ``taken_over``: the snapshot of the
+    coordinator before, imported and exported again (``""`` when it is gone)."""
+    if connections[using].vendor != "postgresql" or taken_over == "":
         yield ""
         return
     holder = connections.create_connection(using)
     try:
         with holder.cursor() as cursor:
             cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            gone = False
+            if taken_over is not None:
+                try:
+                    cursor.execute("SET TRANSACTION SNAPSHOT %s", [taken_over])
+                except DatabaseError:
+                    gone = True
+            if gone:
+                yield ""
+                return
             cursor.execute("SELECT pg_export_snapshot()")
             yield str(cursor.fetchone()[0])
             cursor.execute("ROLLBACK")
@@ -144,57 +179,115 @@ class SnapshotGone(Exception):
 
 def read_in_snapshot(job: ExportJob, using: str, read: Callable[[], T]) -> T:
     """``read()`` in the job's snapshot when it can be had, else as the database is now
-    (and the job's consistency says so)."""
+    (and the job's consistency says so). A snapshot gone as its coordinator hands it on is
+    looked up once more: the next coordinator's may be there."""
     if job.snapshot and connections[using].vendor == "postgresql":
         connections[using].ensure_connection()
-        try:
-            with transaction.atomic(using=using):
-                try:
-                    with connections[using].cursor() as cursor:
-                        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                        cursor.execute("SET TRANSACTION SNAPSHOT %s", [job.snapshot])
-                except DatabaseError as exc:
-                    raise SnapshotGone(str(exc)) from exc
-                return read()
-        except SnapshotGone as exc:
-            ExportJob.objects.filter(pk=job.pk).update(consistency=PER_PARTITION)
-            log(job, f"a partition read without the job's snapshot ({exc}): per-partition")
+        for looked_again in (False, True):
+            try:
+                with transaction.atomic(using=using):
+                    try:
+                        with connections[using].cursor() as cursor:
+                            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                            cursor.execute("SET TRANSACTION SNAPSHOT %s", [job.snapshot])
+                    except DatabaseError as exc:
+                        raise SnapshotGone(str(exc)) from exc
+                    return read()
+            except SnapshotGone as exc:
+                gone = job.snapshot
+                job.refresh_from_db(fields=["snapshot"])
+                if not looked_again and job.snapshot and job.snapshot != gone:
+                    continue
+                ExportJob.objects.filter(pk=job.pk).update(consistency=PER_PARTITION)
+                log(job, f"a partition read without the job's snapshot ({exc}): per-partition")
+                break
     return read()
 
 
 class Coordinator:
-    """Plans, runs and ends one partitioned job (see the module)."""
+    """Plans, runs and ends one partitioned job, or hands it on to a next run of its own
+    when ``part`` is over (see the module)."""
 
-    def __init__(
-        self, job: ExportJob, export: Export, ranges: list[Range], submit: Submit | None
-    ) -> None:
-        self.job, self.export, self.ranges, self.submit = job, export, ranges, submit
+    def __init__(self, job: ExportJob, export: Export, submit: Submit | None, part: Slice) -> None:
+        self.job, self.export, self.submit, self.part = job, export, submit, part
+        self.using = export.content.plan.queryset.db
 
-    def run(self) -> None:
+    def run(self, ranges: list[Range]) -> None:
+        """Start the job as ``ranges``: open its file, submit its partitions, supervise."""
+        with exported_snapshot(self.using) as snapshot:
+            self.open(ranges, snapshot)
+            if self.submit is not None:
+                for partition in self.job.partition_set.all():
+                    self.submit(partition.task_id)
+            self.supervise(snapshot)
+
+    def resume(self) -> None:
+        """Go on with a job another coordinator handed on, in its snapshot if it can."""
         job = self.job
-        using = self.export.content.plan.queryset.db
-        with exported_snapshot(using) as snapshot:
-            self.open(snapshot)
-            watch = Watch(job, len(self.ranges), self.submit)
-            watch.start()
-            try:
-                for partition in job.partition_set.all():
-                    if self.submit is not None:
-                        self.submit(partition.task_id)
-                while not watch.done.wait(0):
-                    if (taken := next_queued_partition(job.pk, last_first=True)) is not None:
-                        run_partition(str(job.pk), taken.index, self.submit, job=job)
-                    else:
-                        watch.done.wait(conf.JOB_PROGRESS_INTERVAL)
-            finally:
-                watch.stop()
+        before = job.snapshot
+        with exported_snapshot(self.using, before if before else "") as snapshot:
+            if snapshot or before:
+                job.snapshot = snapshot
+                fields = ["snapshot"]
+                if not snapshot:
+                    job.consistency = PER_PARTITION
+                    fields.append("consistency")
+                    log(
+                        job,
+                        "the job's snapshot was gone when its coordinator was handed on: "
+                        "partitions from here read the database as they run (per-partition)",
+                    )
+                job.save(update_fields=fields)
+            log(job, f"coordinating again ({job.rows} rows so far)")
+            self.supervise(snapshot)
+
+    def supervise(self, snapshot: str) -> None:
+        """Run queued partitions here while a :class:`Watch` sums and checks them, until
+        the job is to end (then end it) or this run's slice is over (then hand it on)."""
+        job = self.job
+        watch = Watch(job, job.partition_set.count(), self.submit)
+        watch.start()
+        try:
+            while not watch.done.wait(0) and not self.part.over:
+                if (taken := next_queued_partition(job.pk, last_first=True)) is not None:
+                    continued = run_partition(str(job.pk), taken.index, self.submit, job, self.part)
+                    if continued and self.submit is not None:
+                        self.submit(taken.task_id)
+                else:
+                    watch.done.wait(conf.JOB_PROGRESS_INTERVAL)
+        finally:
+            watch.stop()
+        if watch.outcome is None:
+            watch.step()  # (a last look: every partition may be done by now)
+        if watch.outcome is None:
+            self.hand_on(snapshot)
+        else:
             self.end(watch)
 
-    def open(self, snapshot: str) -> None:
+    def hand_on(self, snapshot: str) -> None:
+        """Leave the job running for a next coordinator, submit it, and hold ``snapshot``
+        until the next coordinator took it over (``JOB_SLICE_MARGIN`` / 2 at most)."""
+        job, submit = self.job, self.submit
+        assert submit is not None  # (a coordinator without one is not sliced: run_task)
+        handed = ExportJob.objects.filter(
+            pk=job.pk, status=JobStatus.RUNNING, worker=job.worker
+        ).update(worker="", heartbeat_at=timezone.now())
+        if not handed:
+            return  # (it ended, or another worker took it: not ours to hand on)
+        job.refresh_from_db(fields=["rows"])
+        log(job, f"this run's time is up after {job.rows} rows; handing the job on")
+        submit(str(job.pk))
+        if snapshot:
+            mine = ExportJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, snapshot=snapshot)
+            until = time.monotonic() + conf.JOB_SLICE_MARGIN / 2
+            while time.monotonic() < until and mine.exists():
+                time.sleep(conf.JOB_PROGRESS_INTERVAL)
+
+    def open(self, ranges: list[Range], snapshot: str) -> None:
         """The partitions' rows, the file (its upload), the snapshot: stored on the job."""
         job, storage = self.job, job_storage()
         name, gzip = new_file_name(job)
-        pieces = piece_names(FileState(name), len(self.ranges), conf.PARTITION_TRIES)
+        pieces = piece_names(FileState(name), len(ranges), conf.PARTITION_TRIES)
         sink: dict[str, Any] = {"pieces": pieces}
         if is_s3(storage):
             params = {**storage.get_object_parameters(name), **file_headers(job, gzip)}
@@ -208,12 +301,12 @@ class Coordinator:
         job.snapshot, job.consistency = snapshot, SNAPSHOT if snapshot else PER_PARTITION
         ExportPartition.objects.bulk_create(
             ExportPartition(job=job, index=index, after=part.after, until=part.until)
-            for index, part in enumerate(self.ranges)
+            for index, part in enumerate(ranges)
         )
         job.save(update_fields=["checkpoint", "snapshot", "consistency"])
         total = job.total if job.total is not None else "unknown"
         read = "one snapshot" if snapshot else "each partition as it runs (per-partition)"
-        log(job, f"running: {total} rows to write in {len(self.ranges)} partitions, read in {read}")
+        log(job, f"running: {total} rows to write in {len(ranges)} partitions, read in {read}")
         record_event(job, "progress")
 
     def end(self, watch: Watch) -> None:
@@ -285,8 +378,8 @@ class Watch(threading.Thread):
         self.outcome: JobStatus | None = None
         self.error = ""
         self.done = threading.Event()
-        self.last_log = time.monotonic()
-        self.started = time.monotonic()
+        self.last_log = self.started = time.monotonic()
+        self.rows_before = self.job.rows  # (a coordinator handed the job on: rows so far)
 
     def run(self) -> None:
         try:
@@ -326,7 +419,7 @@ class Watch(threading.Thread):
         if time.monotonic() - self.last_log >= conf.JOB_LOG_INTERVAL:
             self.last_log = time.monotonic()
             share = f" of {job.total} ({100 * rows / job.total:.0f} %)" if job.total else ""
-            rate = rows / (self.last_log - self.started)
+            rate = (rows - self.rows_before) / (self.last_log - self.started)
             done_of = f"{done} of {len(parts)} partitions done"
             log(job, f"{rows} rows{share}, {done_of}, {rate:,.0f} rows/s")
         for status, _, _, index, tries, error in parts:
@@ -353,13 +446,19 @@ def next_queued_partition(
 
 
 def retry_or_fail(partition: ExportPartition, error: str, submit: Submit | None) -> None:
-    """Queue ``partition`` again after a failed run, or fail it when it had its
-    ``PARTITION_TRIES``; only if it is still that run's (same worker, running)."""
+    """Queue ``partition`` again from its start after a failed run, or fail it when it had
+    its ``PARTITION_TRIES``; only if it is still that run's (same worker, running)."""
     again = partition.tries < conf.PARTITION_TRIES
     status = PartitionStatus.QUEUED if again else PartitionStatus.FAILED
     moved = ExportPartition.objects.filter(
         pk=partition.pk, status=PartitionStatus.RUNNING, worker=partition.worker
-    ).update(status=status, error=error, worker="", heartbeat_at=None)
+    ).update(
+        status=status,
+        error=error,
+        worker="",
+        heartbeat_at=None,
+        **FROM_THE_START,
+    )
     if not moved:
         return
     job = ExportJob.objects.get(pk=partition.job_id)
@@ -369,33 +468,49 @@ def retry_or_fail(partition: ExportPartition, error: str, submit: Submit | None)
         submit(partition.task_id)
 
 
+#: A partition's progress as it is before its first run (a retry starts there again).
+FROM_THE_START: dict[str, Any] = {"rows": 0, "bytes": 0, "last": None, "piece": {}}
+
+
 def _claim_partition(job_id: Any, index: int) -> ExportPartition | None:
+    """Take a queued partition of a running job; a new try unless it continues from a
+    checkpoint (its ``piece`` half-written)."""
     worker, now = worker_name(), timezone.now()
     found = (
         ExportPartition.objects.filter(
             job_id=job_id, index=index, status=PartitionStatus.QUEUED, job__status=JobStatus.RUNNING
         )
-        .values_list("pk", "tries")
+        .values_list("pk", "tries", "piece")
         .first()
     )
     if found is None:
         return None
-    pk, tries = found
+    pk, tries, piece = found
     claimed = ExportPartition.objects.filter(
         pk=pk, status=PartitionStatus.QUEUED, tries=tries
-    ).update(status=PartitionStatus.RUNNING, tries=tries + 1, worker=worker, heartbeat_at=now)
+    ).update(
+        status=PartitionStatus.RUNNING,
+        tries=tries if piece else tries + 1,
+        worker=worker,
+        heartbeat_at=now,
+    )
     return ExportPartition.objects.get(pk=pk) if claimed else None
 
 
 def run_partition(
-    job_id: str, index: int, submit: Submit | None, job: ExportJob | None = None
-) -> None:
+    job_id: str,
+    index: int,
+    submit: Submit | None,
+    job: ExportJob | None = None,
+    part: Slice | None = None,
+) -> bool:
     """Run partition ``index`` of the job if it is queued: write its piece, then mark it
-    done, or queue it again (or fail it) when that fails."""
+    done, or queue it again (or fail it) when that fails. True when ``part`` ended first:
+    it is queued again from a checkpoint, to be submitted again."""
     partition = _claim_partition(job_id, index)
     if partition is None:
         logger.info("partition %s/%s was not queued (taken, done or stopped)", job_id, index)
-        return
+        return False
     if job is None:
         job = ExportJob.objects.get(pk=job_id)
     else:  # (the coordinator's: what its partitions wrote since)
@@ -404,24 +519,24 @@ def run_partition(
     progress.start()
     try:
         with timezone.override(None):
-            piece, at = _write_partition(job, partition, progress)
+            piece, whole, at = _write_partition(job, partition, progress, part or Slice(None))
     except Stopped:
         mine = ExportPartition.objects.filter(pk=partition.pk, worker=partition.worker)
         mine.filter(status=PartitionStatus.RUNNING).update(status=PartitionStatus.CANCELLED)
         mine.update(worker="", heartbeat_at=None)
-        return
+        return False
     except Exception as exc:
         logger.exception("partition %s failed", partition.task_id)
         told = str(exc) if isinstance(exc, PartitionFailed | Refusal) else describe_failure(exc)
         progress.finish()
         retry_or_fail(partition, told, submit)
-        return
+        return False
     finally:
         progress.finish()
-    ExportPartition.objects.filter(
+    stored = ExportPartition.objects.filter(
         pk=partition.pk, status=PartitionStatus.RUNNING, worker=partition.worker
     ).update(
-        status=PartitionStatus.SUCCEEDED,
+        status=PartitionStatus.SUCCEEDED if whole else PartitionStatus.QUEUED,
         rows=at.rows,
         bytes=progress.bytes,
         last=at.last,
@@ -430,28 +545,44 @@ def run_partition(
         heartbeat_at=None,
         worker="",
     )
+    if whole or not stored:
+        return False
+    log(job, f"partition {index}: this run's time is up after {at.rows} rows; it goes on")
+    return True
 
 
 def _write_partition(
-    job: ExportJob, partition: ExportPartition, progress: PartitionProgress
-) -> tuple[dict[str, Any], Position]:
+    job: ExportJob, partition: ExportPartition, progress: PartitionProgress, part: Slice
+) -> tuple[dict[str, Any], bool, Position]:
+    """Write the partition's piece, from its checkpoint if it has one, until it is whole
+    or ``part`` is over: where the piece is, whether it is whole, and where it ended."""
     saved = Checkpoint.from_json(job.checkpoint)
     if saved is None or saved.file is None:
         raise Stopped  # (its job ended: the file is gone)
     file = saved.file
-    export = job_export(job).piece(partition.after, partition.until, first=partition.index == 0)
+    state = partition.piece or None  # (a queued partition's piece: half-written)
+    after = partition.last if state else partition.after
+    first = partition.index == 0 and not state
+    export = job_export(job).piece(after, partition.until, first=first)
     count = job.partition_set.count()
-    at = Position()
+    at = Position(rows=partition.rows, last=partition.last) if state else Position()
 
-    def write() -> dict[str, Any]:
+    def write() -> tuple[dict[str, Any], bool]:
         chunks = export.chunks(at)
         with closing(chunks):
             watched = _watched(chunks, at, progress)
             return write_piece(
-                job_storage(), file, partition.index, count, partition.tries, watched
+                job_storage(),
+                file,
+                partition.index,
+                count,
+                partition.tries,
+                watched,
+                state,
+                lambda: part.over,
             )
 
-    return read_in_snapshot(job, export.content.plan.queryset.db, write), at
+    return (*read_in_snapshot(job, export.content.plan.queryset.db, write), at)
 
 
 def _watched(
@@ -476,7 +607,8 @@ class PartitionProgress(threading.Thread):
     def __init__(self, partition: ExportPartition) -> None:
         super().__init__(daemon=True, name=f"partition-{partition.task_id}")
         self.partition = partition
-        self.rows = self.bytes = 0
+        continued = bool(partition.piece)  # (from a checkpoint: its counts so far)
+        self.rows, self.bytes = (partition.rows, partition.bytes) if continued else (0, 0)
         self.stopped = threading.Event()
         self.stopped_by = threading.Event()
 

@@ -14,19 +14,33 @@ concatenated members are one gzip file):
   S3), smaller ones joined with those after them (re-uploaded); what is left goes into
   the last part with the file's tail (NDJSON's trailer).
 - Elsewhere, a file per piece beside the job's file, joined into it at the end.
+
+A piece on S3 can be continued by another process (a partition's next Lambda invocation):
+at a checkpoint what it holds in memory, its head and the bytes it keeps back, is stored
+as objects of its own (``<piece>`` and ``<piece>.held``), and read back by the next run.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from django.core.files.storage import Storage
 
 from ..conf import conf
 from .checkpoint import FileState
-from .files import MIN_PART, PART, GzipWriter, S3Sink, Sink, is_s3, open_sink, s3_key
+from .files import (
+    MIN_PART,
+    PART,
+    GzipWriter,
+    S3Sink,
+    Sink,
+    delete_objects,
+    is_s3,
+    open_sink,
+    s3_key,
+)
 
 __all__ = ["LAST_PART", "Piece", "compose", "piece_names", "write_piece"]
 
@@ -41,10 +55,16 @@ def piece_name(file: FileState, index: int, attempt: int) -> str:
     return f"{file.name}.piece-{index}-{attempt}"
 
 
+def held_name(name: str) -> str:
+    """Where a piece stopped at a checkpoint keeps the bytes it held back from its parts."""
+    return f"{name}.held"
+
+
 def piece_names(file: FileState, count: int, tries: int) -> list[str]:
-    """Every name a piece of ``count`` partitions may have (what is deleted when the job
-    is dropped)."""
-    return [piece_name(file, i, t) for i in range(count) for t in range(1, tries + 1)]
+    """Every object a piece of ``count`` partitions may store (what is deleted when the
+    job is dropped or made whole)."""
+    names = [piece_name(file, i, t) for i in range(count) for t in range(1, tries + 1)]
+    return [each for name in names for each in (name, held_name(name))]
 
 
 def part_numbers(index: int, count: int) -> range:
@@ -54,22 +74,69 @@ def part_numbers(index: int, count: int) -> range:
 
 
 class Piece:
-    """One partition's piece being written: ``put`` bytes, ``close`` for where it is."""
+    """One partition's piece being written: ``put`` bytes, then ``close`` for where it is,
+    or ``checkpoint`` for where a next run continues it (``state``)."""
 
     def __init__(
-        self, storage: Storage, file: FileState, index: int, count: int, attempt: int
+        self,
+        storage: Storage,
+        file: FileState,
+        index: int,
+        count: int,
+        attempt: int,
+        state: Mapping[str, Any] | None = None,
     ) -> None:
         self.storage, self.file = storage, file
         self.name = piece_name(file, index, attempt)
-        self.gzip = GzipWriter(conf.GZIP_LEVEL) if file.gzip is not None else None
         self.s3 = is_s3(storage)
         self.head = bytearray()
         self.buffer = bytearray()
         self.parts: list[dict[str, Any]] = []
-        self.numbers = iter(part_numbers(index, count)[1:])
         self.part_size = PART
-        self.sink: Sink | None = None if self.s3 else open_sink(storage, self.name, {}, None)
         self.size = 0
+        gzip = (state or {}).get("gzip") or {}
+        if file.gzip is not None:
+            self.gzip: GzipWriter | None = GzipWriter(conf.GZIP_LEVEL, **gzip)
+        else:
+            self.gzip = None
+        if state:
+            self._continue(state)
+        self.numbers = iter(part_numbers(index, count)[1 + len(self.parts) :])
+        self.sink: Sink | None = None if self.s3 else open_sink(storage, self.name, {}, None)
+
+    @property
+    def continuable(self) -> bool:
+        """Whether another process can continue this piece from a checkpoint (S3 only)."""
+        return self.s3
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Store the head and the bytes held back as objects; the state to continue from."""
+        if self.gzip is not None and self.gzip.started:
+            self._store(self.gzip.flush())
+        for name, data in ((self.name, self.head), (held_name(self.name), self.buffer)):
+            if data:
+                self._client().put_object(**self._where(name), Body=bytes(data))
+        gzip = {"crc": self.gzip.crc, "size": self.gzip.size} if self.gzip is not None else None
+        return {
+            "head_size": len(self.head),
+            "held_size": len(self.buffer),
+            "parts": self.parts,
+            "part_size": self.part_size,
+            "size": self.size,
+            "gzip": gzip,
+        }
+
+    def _continue(self, state: Mapping[str, Any]) -> None:
+        """Take up the piece where a checkpoint left it: its held bytes read back."""
+        bucket = self.storage.bucket_name  # type: ignore[attr-defined]
+        if state["head_size"]:
+            self.head += _read(self._client(), bucket, self.storage, self.name)
+        if state["held_size"]:
+            self.buffer += _read(self._client(), bucket, self.storage, held_name(self.name))
+        if (len(self.head), len(self.buffer)) != (state["head_size"], state["held_size"]):
+            raise ValueError(f"the held bytes of {self.name} are not as its checkpoint says")
+        self.parts = list(state["parts"])
+        self.part_size, self.size = int(state["part_size"]), int(state["size"])
 
     def put(self, data: bytes) -> None:
         self._store(self.gzip.write(data) if self.gzip is not None else data)
@@ -95,8 +162,7 @@ class Piece:
         if self.sink is not None:
             self.sink.discard()
         else:
-            with contextlib.suppress(Exception):
-                self.storage.delete(self.name)
+            delete_objects(self.storage, [self.name, held_name(self.name)])
 
     def _store(self, data: bytes) -> None:
         self.size += len(data)
@@ -137,14 +203,25 @@ class Piece:
 
 
 def write_piece(
-    storage: Storage, file: FileState, index: int, count: int, attempt: int, chunks: Iterator[bytes]
-) -> dict[str, Any]:
-    """Write ``chunks`` as piece ``index``; where it is (dropped if the writing fails)."""
-    piece = Piece(storage, file, index, count, attempt)
+    storage: Storage,
+    file: FileState,
+    index: int,
+    count: int,
+    attempt: int,
+    chunks: Iterator[bytes],
+    state: Mapping[str, Any] | None = None,
+    over: Callable[[], bool] = lambda: False,
+) -> tuple[dict[str, Any], bool]:
+    """Write ``chunks`` as piece ``index`` (continued from ``state``), to their end or, on
+    S3, until ``over()``; where the piece is and whether it is whole (False: the state a
+    next run continues from). Dropped if the writing fails."""
+    piece = Piece(storage, file, index, count, attempt, state)
     try:
         for chunk in chunks:
             piece.put(chunk)
-        return piece.close()
+            if piece.continuable and over():
+                return piece.checkpoint(), False
+        return piece.close(), True
     except BaseException:
         with contextlib.suppress(Exception):
             piece.discard()
@@ -182,9 +259,7 @@ def compose(
     except BaseException:
         sink.discard()
         raise
-    for piece in pieces:
-        with contextlib.suppress(Exception):
-            storage.delete(piece["name"])
+    delete_objects(storage, [piece["name"] for piece in pieces])
     return sink.name
 
 
@@ -228,10 +303,8 @@ def _complete(
     client.complete_multipart_upload(
         **where, UploadId=upload.upload_id, MultipartUpload={"Parts": parts}
     )
-    for piece in pieces:
-        if piece.get("head"):
-            with contextlib.suppress(Exception):
-                storage.delete(piece["head"])
+    heads = [str(piece["head"]) for piece in pieces if piece.get("head")]
+    delete_objects(storage, [*heads, *file.sink.get("pieces", ())])  # (and any try's held bytes)
 
 
 def _read(client: Any, bucket: str, storage: Any, name: str) -> bytes:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,7 +31,7 @@ from .. import s3
 from ..job_api import IMMEDIATE, get, run_started, start
 from ..streams import decoder, text
 from ..testapp.models import Order
-from .test_files import run_with, s3_endpoint, s3_jobs
+from .test_files import STORED, live_export, on_lambda, run_with, s3_endpoint, s3_jobs
 
 __all__ = ["s3_endpoint", "s3_jobs"]  # (fixtures)
 
@@ -161,7 +163,7 @@ def flaky_pieces(monkeypatch, fails: int, index: int = 1) -> list[int]:
     tries: list[int] = []
     real = partitions.write_piece
 
-    def write_piece(storage, file, at, count, attempt, chunks):
+    def write_piece(storage, file, at, count, attempt, chunks, *rest):
         if at == index:
             tries.append(attempt)
             if attempt <= fails:
@@ -171,7 +173,7 @@ def flaky_pieces(monkeypatch, fails: int, index: int = 1) -> list[int]:
                     raise ConnectionResetError("the worker's network went away")
 
                 chunks = failing()
-        return real(storage, file, at, count, attempt, chunks)
+        return real(storage, file, at, count, attempt, chunks, *rest)
 
     monkeypatch.setattr(partitions, "write_piece", write_piece)
     return tries
@@ -314,7 +316,7 @@ def test_pieces_of_every_size_compose_into_one_object_in_order(settings, s3_jobs
     data = [os.urandom(size) for size in sizes]
     chunked = [[piece[at : at + 2**20] for at in range(0, len(piece), 2**20)] for piece in data]
     pieces = [
-        write_piece(storage, file, index, len(sizes), 1, iter(chunks))
+        write_piece(storage, file, index, len(sizes), 1, iter(chunks))[0]
         for index, chunks in enumerate(chunked)
     ]
     assert len(pieces[1]["parts"]) == 2 and pieces[1]["head_size"] == MIN_PART  # 5 + 10 + 8
@@ -324,6 +326,66 @@ def test_pieces_of_every_size_compose_into_one_object_in_order(settings, s3_jobs
     assert [o["Key"] for o in client.list_objects_v2(Bucket=s3_jobs["bucket"])["Contents"]] == [
         name
     ]
+
+
+def test_pieces_written_in_runs_of_a_chunk_each_compose_into_the_same_object(settings, s3_jobs):
+    """Every run stops after one chunk and the next takes the piece up from its state:
+    heads and held-back bytes read back, parts numbered on."""
+    storage = storages["jobs"]
+    name = "stream_exports/continued.bin"
+    client = s3.client(s3_jobs["endpoint"])
+    upload = client.create_multipart_upload(Bucket=s3_jobs["bucket"], Key=name)
+    file = FileState(name, {"upload_id": upload["UploadId"], "parts": []})
+    sizes = [3 * 2**20, 27 * 2**20, 0, 7 * 2**20]
+    data = [os.urandom(size) for size in sizes]
+    pieces = []
+    for index, piece in enumerate(data):
+        chunks = iter([piece[at : at + 2**20] for at in range(0, len(piece), 2**20)])
+        state, whole, runs = None, False, 0
+        while not whole:
+            state, whole = write_piece(
+                storage, file, index, len(sizes), 1, chunks, state, lambda: True
+            )
+            runs += 1
+        assert runs == len(piece) // 2**20 + 1  # (a run a chunk, and the last closes it)
+        pieces.append(state)
+    assert len(pieces[1]["parts"]) == 2  # (as if written in one run: 5 + 10 + 12)
+    names = [f"{name}.piece-{i}-1{held}" for i in range(len(sizes)) for held in ("", ".held")]
+    compose(storage, FileState(name, {**file.sink, "pieces": names}), {}, pieces, b"end\n")
+    stored = client.get_object(Bucket=s3_jobs["bucket"], Key=name)["Body"].read()
+    assert stored == b"".join(data) + b"end\n"
+    assert [o["Key"] for o in client.list_objects_v2(Bucket=s3_jobs["bucket"])["Contents"]] == [
+        name
+    ]
+
+
+def test_on_lambda_a_partition_that_fails_after_going_on_starts_again_from_its_start(
+    world, settings, signed, s3_jobs, monkeypatch
+):
+    queue = on_lambda(settings, monkeypatch, CHUNK_SIZE=500, JOB_SLICE_SECONDS=0.001, **STORED)
+    real, runs = partitions.write_piece, []
+
+    def write_piece(storage, file, index, count, attempt, chunks, state, over):
+        if index == 1:
+            runs.append((attempt, state is not None))
+            if attempt == 1 and state is not None:  # (its first try's second run)
+
+                def failing() -> Iterator[bytes]:
+                    raise ConnectionResetError("the invocation's network went away")
+                    yield b""  # (a generator)
+
+                chunks = failing()
+        return real(storage, file, index, count, attempt, chunks, state, over)
+
+    monkeypatch.setattr(partitions, "write_piece", write_piece)
+    job_id = start(world, {"partitions": 3, "limit": 20_000}).json()["id"]
+    queue.deliver(seconds=0.4)
+    job = ExportJob.objects.get(pk=job_id)
+    assert (job.status, job.rows) == ("succeeded", 20_000), job.error
+    assert runs[:3] == [(1, False), (1, True), (2, False)]  # (from its start, a new try)
+    assert [p.tries for p in job.partition_set.all()] == [1, 2, 1]
+    assert s3_file(s3_jobs, job)[0] == live_export(signed, {"limit": 20_000})
+    assert s3_leftovers(s3_jobs, job) == ([], [])  # (the first try's held bytes too)
 
 
 @pytest.mark.parametrize("accept", ["gzip", "zstd", "identity"])
@@ -355,3 +417,73 @@ def test_a_partitioned_job_whose_owner_may_no_longer_export_fails_saying_so(expo
     assert (job.status, job.rows, job.file.name) == ("failed", 0, "")
     assert job.error == "its owner may no longer export dataset 'orders'."
     assert not job.partition_set.exists()
+
+
+def s3_leftovers(s3_jobs, job: ExportJob) -> tuple[list[str], list[dict]]:
+    """The objects in the bucket but the job's file, and the uploads left open."""
+    client = s3.client(s3_jobs["endpoint"])
+    objects = client.list_objects_v2(Bucket=s3_jobs["bucket"]).get("Contents", [])
+    uploads = client.list_multipart_uploads(Bucket=s3_jobs["bucket"]).get("Uploads", [])
+    return [o["Key"] for o in objects if o["Key"] != job.file.name], uploads
+
+
+def test_on_lambda_each_partition_and_its_coordinator_go_on_in_new_invocations(
+    world, settings, signed, s3_jobs, monkeypatch
+):
+    """Invocations of 0.3 s and slices of 1 ms (every run ends after its first chunk), run
+    one after another: none overlaps, so no snapshot is handed on."""
+    queue = on_lambda(settings, monkeypatch, CHUNK_SIZE=500, JOB_SLICE_SECONDS=0.001, **STORED)
+    params = {"partitions": 3, "limit": 20_000}
+    job_id = start(world, params).json()["id"]
+    invocations = queue.deliver(seconds=0.4)
+    job = ExportJob.objects.get(pk=job_id)
+    assert (job.status, job.rows) == ("succeeded", 20_000), job.error
+    parts = list(job.partition_set.all())
+    assert [p.tries for p in parts] == [1, 1, 1]  # (a continuation is not a new try)
+    log = [line.message for line in JobLogLine.objects.filter(job=job)]
+    for part in parts:
+        assert any(f"partition {part.index}: this run's time is up" in line for line in log)
+    assert "handing the job on" in " ".join(log) and "coordinating again" in " ".join(log)
+    assert invocations > 2 * len(parts)
+    data, _ = s3_file(s3_jobs, job)
+    assert data == live_export(signed, {"limit": 20_000})
+    assert s3_leftovers(s3_jobs, job) == ([], [])
+    assert job.consistency == "per-partition"
+    if connection.vendor == "postgresql":
+        assert any("the job's snapshot was gone" in line for line in log)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only")
+def test_a_coordinator_whose_time_is_up_hands_the_job_and_its_snapshot_on(
+    world, settings, signed, s3_jobs
+):
+    """Runs in threads (they overlap, as Lambda invocations do): the next coordinator takes
+    the snapshot over, so an order added after the first hand-on is in no partition."""
+    expected = live_export(signed)
+    settings.STREAM_EXPORTS = {
+        "JOB_RUNNER": "stream_exports.runners.ThreadRunner",
+        "JOB_STORAGE": "jobs",
+        "JOB_SLICE_SECONDS": 0.3,
+        "CHUNK_SIZE": 500,
+        **STORED,
+    }
+    job_id = start(world, {"partitions": 3}).json()["id"]
+    handed_on = JobLogLine.objects.filter(job_id=job_id, message__contains="handing the job on")
+    deadline = time.monotonic() + 60
+    while not handed_on.exists():
+        assert time.monotonic() < deadline, "the coordinator never handed the job on"
+        time.sleep(0.02)
+    late = Order.objects.create(**{**Order.objects.values().get(pk=1), "id": None})
+    try:
+        while ExportJob.objects.filter(pk=job_id, status="running").exists():
+            assert time.monotonic() < deadline, "the job did not end"
+            time.sleep(0.05)
+    finally:
+        late.delete()
+    job = ExportJob.objects.get(pk=job_id)
+    assert job.status == "succeeded", job.error
+    assert s3_file(s3_jobs, job)[0] == expected
+    assert job.consistency == "snapshot"
+    log = " ".join(line.message for line in JobLogLine.objects.filter(job=job))
+    assert "coordinating again" in log and "per-partition" not in log
+    assert s3_leftovers(s3_jobs, job) == ([], [])
