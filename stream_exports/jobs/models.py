@@ -259,6 +259,11 @@ class ExportPartition(models.Model):
         """What a runner is given to run it: ``<job id>/<index>``."""
         return f"{self.job_id}/{self.index}"
 
+    @property
+    def continued(self) -> bool:
+        """Whether its run goes on from a checkpoint: unfinished, its piece half-written."""
+        return self.status != PartitionStatus.SUCCEEDED and bool(self.piece)
+
 
 class JobRecord(models.Model):
     """Something a job wrote, numbered from 1 in the order written."""

@@ -38,7 +38,7 @@ from ..core.exports import Export
 from ..core.formats.base import Position, describe_failure
 from ..core.split import Range, estimated_rows, split
 from .checkpoint import Checkpoint, FileState
-from .files import is_s3, s3_key
+from .files import S3Sink, is_s3
 from .lifecycle import finish, log, record_event
 from .models import ExportJob, ExportPartition, JobStatus, PartitionStatus, job_storage
 from .pieces import compose, piece_names, write_piece
@@ -184,24 +184,28 @@ def read_in_snapshot(job: ExportJob, using: str, read: Callable[[], T]) -> T:
     if job.snapshot and connections[using].vendor == "postgresql":
         connections[using].ensure_connection()
         for looked_again in (False, True):
+            gone = job.snapshot
             try:
-                with transaction.atomic(using=using):
-                    try:
-                        with connections[using].cursor() as cursor:
-                            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                            cursor.execute("SET TRANSACTION SNAPSHOT %s", [job.snapshot])
-                    except DatabaseError as exc:
-                        raise SnapshotGone(str(exc)) from exc
-                    return read()
+                return _read_in(using, gone, read)
             except SnapshotGone as exc:
-                gone = job.snapshot
                 job.refresh_from_db(fields=["snapshot"])
-                if not looked_again and job.snapshot and job.snapshot != gone:
-                    continue
-                ExportJob.objects.filter(pk=job.pk).update(consistency=PER_PARTITION)
-                log(job, f"a partition read without the job's snapshot ({exc}): per-partition")
-                break
+                if looked_again or job.snapshot in ("", gone):
+                    ExportJob.objects.filter(pk=job.pk).update(consistency=PER_PARTITION)
+                    log(job, f"a partition read without the job's snapshot ({exc}): per-partition")
+                    break
     return read()
+
+
+def _read_in(using: str, snapshot: str, read: Callable[[], T]) -> T:
+    """``read()`` in a transaction of ``snapshot``; :class:`SnapshotGone` if it is gone."""
+    with transaction.atomic(using=using):
+        try:
+            with connections[using].cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cursor.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
+        except DatabaseError as exc:
+            raise SnapshotGone(str(exc)) from exc
+        return read()
 
 
 class Coordinator:
@@ -224,20 +228,17 @@ class Coordinator:
     def resume(self) -> None:
         """Go on with a job another coordinator handed on, in its snapshot if it can."""
         job = self.job
-        before = job.snapshot
-        with exported_snapshot(self.using, before if before else "") as snapshot:
-            if snapshot or before:
+        with exported_snapshot(self.using, taken_over=job.snapshot) as snapshot:
+            if job.snapshot and not snapshot:
+                job.consistency = PER_PARTITION
+                log(
+                    job,
+                    "the job's snapshot was gone when its coordinator was handed on: "
+                    "partitions from here read the database as they run (per-partition)",
+                )
+            if snapshot != job.snapshot:
                 job.snapshot = snapshot
-                fields = ["snapshot"]
-                if not snapshot:
-                    job.consistency = PER_PARTITION
-                    fields.append("consistency")
-                    log(
-                        job,
-                        "the job's snapshot was gone when its coordinator was handed on: "
-                        "partitions from here read the database as they run (per-partition)",
-                    )
-                job.save(update_fields=fields)
+                job.save(update_fields=["snapshot", "consistency"])
             log(job, f"coordinating again ({job.rows} rows so far)")
             self.supervise(snapshot)
 
@@ -245,7 +246,7 @@ class Coordinator:
         """Run queued partitions here while a :class:`Watch` sums and checks them, until
         the job is to end (then end it) or this run's slice is over (then hand it on)."""
         job = self.job
-        watch = Watch(job, job.partition_set.count(), self.submit)
+        watch = Watch(job, self.submit)
         watch.start()
         try:
             while not watch.done.wait(0) and not self.part.over:
@@ -289,13 +290,8 @@ class Coordinator:
         name, gzip = new_file_name(job)
         pieces = piece_names(FileState(name), len(ranges), conf.PARTITION_TRIES)
         sink: dict[str, Any] = {"pieces": pieces}
-        if is_s3(storage):
-            params = {**storage.get_object_parameters(name), **file_headers(job, gzip)}
-            client = storage.connection.meta.client
-            upload = client.create_multipart_upload(
-                Bucket=storage.bucket_name, Key=s3_key(storage, name), **params
-            )
-            sink.update(upload_id=upload["UploadId"], parts=[])
+        if is_s3(storage):  # (the job's one upload, that every piece is parts of)
+            sink.update(S3Sink(storage, name, file_headers(job, gzip)).cut())
         file = FileState(name, sink, {"crc": 0, "size": 0} if gzip else None)
         job.checkpoint = Checkpoint(file=file).as_json()
         job.snapshot, job.consistency = snapshot, SNAPSHOT if snapshot else PER_PARTITION
@@ -371,10 +367,10 @@ class Watch(threading.Thread):
     """The coordinator's eyes: the job's heartbeat, progress summed over its partitions,
     stale partitions retried, a cancel seen; ``outcome`` once the job is to end."""
 
-    def __init__(self, job: ExportJob, count: int, submit: Submit | None) -> None:
+    def __init__(self, job: ExportJob, submit: Submit | None) -> None:
         super().__init__(daemon=True, name=f"watch-{job.pk}")
         self.job = ExportJob.objects.get(pk=job.pk)
-        self.count, self.submit = count, submit
+        self.submit = submit
         self.outcome: JobStatus | None = None
         self.error = ""
         self.done = threading.Event()
@@ -560,7 +556,7 @@ def _write_partition(
     if saved is None or saved.file is None:
         raise Stopped  # (its job ended: the file is gone)
     file = saved.file
-    state = partition.piece or None  # (a queued partition's piece: half-written)
+    state = partition.piece if partition.continued else None
     after = partition.last if state else partition.after
     first = partition.index == 0 and not state
     export = job_export(job).piece(after, partition.until, first=first)
@@ -607,8 +603,8 @@ class PartitionProgress(threading.Thread):
     def __init__(self, partition: ExportPartition) -> None:
         super().__init__(daemon=True, name=f"partition-{partition.task_id}")
         self.partition = partition
-        continued = bool(partition.piece)  # (from a checkpoint: its counts so far)
-        self.rows, self.bytes = (partition.rows, partition.bytes) if continued else (0, 0)
+        counted = partition.continued  # (from a checkpoint: its counts so far)
+        self.rows, self.bytes = (partition.rows, partition.bytes) if counted else (0, 0)
         self.stopped = threading.Event()
         self.stopped_by = threading.Event()
 

@@ -113,9 +113,8 @@ class Piece:
         """Store the head and the bytes held back as objects; the state to continue from."""
         if self.gzip is not None and self.gzip.started:
             self._store(self.gzip.flush())
-        for name, data in ((self.name, self.head), (held_name(self.name), self.buffer)):
-            if data:
-                self._client().put_object(**self._where(name), Body=bytes(data))
+        self._put(self.name, self.head)
+        self._put(held_name(self.name), self.buffer)
         gzip = {"crc": self.gzip.crc, "size": self.gzip.size} if self.gzip is not None else None
         return {
             "head_size": len(self.head),
@@ -152,8 +151,7 @@ class Piece:
             self._send(len(self.buffer))
         else:  # never sent a part: the whole piece is its head
             self.head += self.buffer
-        if self.head:
-            self._client().put_object(**self._where(self.name), Body=bytes(self.head))
+        self._put(self.name, self.head)
         head = self.name if self.head else None
         return {"head": head, "head_size": len(self.head), "parts": self.parts, "size": self.size}
 
@@ -194,6 +192,11 @@ class Piece:
         self.parts.append({"PartNumber": number, "ETag": sent["ETag"]})
         if len(self.parts) % 64 == 0:  # (larger parts as it grows: 10,000 go far)
             self.part_size *= 2
+
+    def _put(self, name: str, data: bytearray) -> None:
+        """Store ``data`` as the object ``name`` (nothing if it is empty)."""
+        if data:
+            self._client().put_object(**self._where(name), Body=bytes(data))
 
     def _client(self) -> Any:
         return self.storage.connection.meta.client  # type: ignore[attr-defined]

@@ -29,6 +29,7 @@ from ..core.errors import Refusal
 from ..core.exports import Export
 from ..core.formats.base import Position, describe_failure
 from ..core.formats.registry import get_format
+from ..core.plan import RowPlan
 from .checkpoint import Checkpoint, FileState
 from .files import GZIP, GzipWriter, JobFile, open_sink
 from .lifecycle import JobError, finish, log, query_for, record_event
@@ -298,7 +299,7 @@ def may_still_run(job: ExportJob) -> str:
     return ""
 
 
-def counted_rows(plan: Any) -> int:
+def counted_rows(plan: RowPlan) -> int:
     """The rows ``plan`` reads: its queryset's count, at most its limit."""
     total = int(plan.queryset.count())
     return total if plan.limit is None else min(total, plan.limit)
